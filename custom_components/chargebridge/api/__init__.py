@@ -1,0 +1,71 @@
+"""Provider clients for ChargeBridge: plain asyncio + aiohttp, no Home Assistant imports.
+
+Import provider classes from ``registry``; this package exports the shared models and errors.
+"""
+
+from .base import Provider, is_secure_url
+from .errors import (
+    ChargeBridgeError,
+    InvalidInputError,
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    UnsupportedError,
+)
+from .models import (
+    Account,
+    Capabilities,
+    ChargingBehavior,
+    ChargingPreferences,
+    ChargingSlot,
+    ChargingStatus,
+    DepotSchedule,
+    DepotScheduleRequest,
+    Feature,
+    Fleet,
+    PreferencesUpdate,
+    ProviderName,
+    ProviderNotice,
+    RateLimit,
+    Schedule,
+    Vehicle,
+    VehicleSnapshot,
+    VehicleState,
+    Weekday,
+)
+
+__all__ = [
+    "Account",
+    "Capabilities",
+    "ChargeBridgeError",
+    "ChargingBehavior",
+    "ChargingPreferences",
+    "ChargingSlot",
+    "ChargingStatus",
+    "DepotSchedule",
+    "DepotScheduleRequest",
+    "Feature",
+    "Fleet",
+    "InvalidInputError",
+    "PreferencesUpdate",
+    "Provider",
+    "ProviderAuthError",
+    "ProviderConnectionError",
+    "ProviderName",
+    "ProviderNotice",
+    "ProviderRateLimitError",
+    "ProviderRejectedError",
+    "ProviderResponseError",
+    "ProviderTimeoutError",
+    "RateLimit",
+    "Schedule",
+    "UnsupportedError",
+    "Vehicle",
+    "VehicleSnapshot",
+    "VehicleState",
+    "Weekday",
+    "is_secure_url",
+]

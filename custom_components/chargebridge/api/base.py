@@ -1,0 +1,531 @@
+"""The Provider interface and the HTTP and parsing helpers every client shares.
+
+One ``_request`` does all HTTP for every provider, so timeouts, status mapping, JSON
+decoding, Retry-After, rate-limit headers, token renewal and the request counter behave
+the same everywhere. ``Payload`` reads vendor JSON tolerantly and names the field when
+something is truly wrong.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+import ipaddress
+import json as jsonlib
+import logging
+import math
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from .errors import (
+    ChargeBridgeError,
+    InvalidInputError,
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    UnsupportedError,
+)
+from .models import (
+    Account,
+    ChargingPreferences,
+    Fleet,
+    PreferencesUpdate,
+    ProviderName,
+    RateLimit,
+    VehicleSnapshot,
+    validate_update,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 20.0
+"""Seconds one HTTP request may take before it counts as a timeout."""
+MAX_PAGES = 100
+"""Hard upper bound on pages followed in one listing, so a broken server cannot loop us."""
+PER_VEHICLE_CONCURRENCY = 8
+"""At most this many per-vehicle requests in flight at once (gentle on the provider)."""
+TOKEN_RENEW_MARGIN = timedelta(minutes=5)
+"""Renew a cached access token this long before the provider says it expires."""
+MAX_DETAIL_LENGTH = 200
+"""A provider's error detail is cut to this length in messages."""
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def utcnow() -> datetime:
+    """Return the current time (the default clock of every client)."""
+    return datetime.now(UTC)
+
+
+def is_secure_url(url: str) -> bool:
+    """Tell whether credentials may be sent to ``url``: https, or http to loopback only."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port of ``url`` (used to keep paging links on the same server)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def problem_detail(data: Any) -> str | None:
+    """Return the human explanation in an error body (problem+json ``detail``, or similar)."""
+    if not isinstance(data, dict):
+        return None
+    for key in ("detail", "message", "error_description", "title", "error"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value[:MAX_DETAIL_LENGTH]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A decoded response: status, headers and JSON (None for an empty body)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    data: Any
+
+
+class Payload:
+    """A JSON object read tolerantly: missing optional fields give None, wrong types raise.
+
+    Every error names the provider and the dotted path of the field, e.g.
+    ``hiven: wrong type for field (devices[2].attributes.year)``.
+    """
+
+    __slots__ = ("data", "path", "provider")
+
+    def __init__(self, provider: str, data: Any, path: str) -> None:
+        """Wrap ``data``; it must be a JSON object."""
+        if not isinstance(data, dict):
+            raise ProviderResponseError(provider, "expected a JSON object", path)
+        self.provider = provider
+        self.data: dict[str, Any] = data
+        self.path = path
+
+    def _where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _wrong(self, key: str) -> ProviderResponseError:
+        return ProviderResponseError(
+            self.provider, "wrong type for field", self._where(key)
+        )
+
+    def has(self, key: str) -> bool:
+        """Tell whether ``key`` is present and not null."""
+        return self.data.get(key) is not None
+
+    def opt_str(self, key: str) -> str | None:
+        """Return a string, or None when missing or null."""
+        value = self.data.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        raise self._wrong(key)
+
+    def req_str(self, key: str) -> str:
+        """Return a string that must be there (ids)."""
+        value = self.opt_str(key)
+        if value is None or value == "":
+            raise ProviderResponseError(
+                self.provider, "missing required field", self._where(key)
+            )
+        return value
+
+    def opt_float(self, key: str) -> float | None:
+        """Return a finite number (ints accepted; numeric strings too, some APIs quote them)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self._wrong(key)
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            raise self._wrong(key) from None
+        if not math.isfinite(number):
+            raise self._wrong(key)
+        return number
+
+    def opt_int(self, key: str) -> int | None:
+        """Return a whole number (a float with no fraction is accepted)."""
+        value = self.opt_float(key)
+        if value is None:
+            return None
+        if value != int(value):
+            raise self._wrong(key)
+        return int(value)
+
+    def opt_bool(self, key: str) -> bool | None:
+        """Return a boolean, or None."""
+        value = self.data.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self._wrong(key)
+
+    def opt_datetime(self, key: str) -> datetime | None:
+        """Return an ISO 8601 date-time (``Z`` accepted) as aware UTC; naive means UTC."""
+        value = self.opt_str(key)
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self._wrong(key) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+
+    def opt_epoch_ms(self, key: str) -> datetime | None:
+        """Milliseconds since the epoch, as aware UTC."""
+        value = self.opt_float(key)
+        if value is None:
+            return None
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise self._wrong(key) from None
+
+    def opt_obj(self, key: str) -> Payload | None:
+        """Return a nested object, or None."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._wrong(key)
+        return Payload(self.provider, value, self._where(key))
+
+    def opt_list(self, key: str) -> list[Any]:
+        """Return a list (empty when missing or null)."""
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._wrong(key)
+        return value
+
+    def objects(self, key: str) -> list[Payload]:
+        """Return a list of objects, each wrapped with its index in the path."""
+        return [
+            Payload(self.provider, item, f"{self._where(key)}[{index}]")
+            for index, item in enumerate(self.opt_list(key))
+        ]
+
+    def opt_enum[T](
+        self, key: str, mapping: Mapping[str, T], unknown: T, *, fold_case: bool = True
+    ) -> T | None:
+        """Map a vendor enum string; unknown strings give ``unknown`` (enums may grow)."""
+        value = self.opt_str(key)
+        if value is None:
+            return None
+        if fold_case:
+            value = value.casefold()
+            for name, member in mapping.items():
+                if name.casefold() == value:
+                    return member
+            return unknown
+        return mapping.get(value, unknown)
+
+
+def payload_list(provider: str, data: Any, path: str) -> list[Payload]:
+    """Wrap a top-level JSON array of objects."""
+    if not isinstance(data, list):
+        raise ProviderResponseError(provider, "expected a JSON array", path)
+    return [
+        Payload(provider, item, f"{path}[{index}]") for index, item in enumerate(data)
+    ]
+
+
+@dataclass(kw_only=True)
+class Provider(ABC):
+    """A client for one provider account.
+
+    Subclasses are dataclasses whose fields are exactly the config entry's fields, so the
+    integration builds one with ``PROVIDERS[name](session=session, **entry_data)``.
+    Secret fields are declared ``field(repr=False)`` and listed in ``secret_fields``.
+    """
+
+    name: ClassVar[ProviderName]
+    default_api_url: ClassVar[str | None] = None
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
+    min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
+    uses_access_token: ClassVar[bool] = False
+    """True where an access token is obtained and may be renewed once on a 401."""
+
+    session: aiohttp.ClientSession = field(repr=False)
+    api_url: str
+    request_timeout: float = REQUEST_TIMEOUT
+    clock: Callable[[], datetime] = field(default=utcnow, repr=False)
+    requests_made: int = field(default=0, init=False)
+    rate_limit: RateLimit | None = field(default=None, init=False)
+    _access_token: str | None = field(default=None, init=False, repr=False)
+    _token_expires: datetime | None = field(default=None, init=False, repr=False)
+    _token_lock: asyncio.Lock = field(
+        default_factory=asyncio.Lock, init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        """Normalize the base URL and refuse to send credentials over clear text."""
+        self.api_url = self.api_url.rstrip("/")
+        self._require_secure(self.api_url)
+
+    def _require_secure(self, url: str) -> None:
+        if not is_secure_url(url):
+            raise InvalidInputError(
+                self.name,
+                "URL must use https (http only for localhost)",
+                translation_key="invalid_url",
+            )
+
+    async def __aenter__(self) -> Self:
+        """Allow ``async with`` (the session is the caller's and stays open)."""
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Nothing to close: the session was injected."""
+
+    # The interface every provider implements.
+
+    @abstractmethod
+    async def async_validate(self) -> Account:
+        """Check the credentials with one cheap call; return the account's stable identity."""
+
+    @abstractmethod
+    async def async_get_fleet(self) -> Fleet:
+        """Fetch every vehicle with its state in the fewest requests the API allows."""
+
+    async def async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        """Validate a partial update, send only what changes, return the new preferences."""
+        validate_update(self.name, snapshot, update)
+        return await self._async_update_preferences(snapshot, update)
+
+    @abstractmethod
+    async def _async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        """Send an already validated update."""
+
+    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+        """Start or stop charging at full power now, where the provider can."""
+        raise UnsupportedError(self.name, "boost is not supported")
+
+    # Access tokens (ChargEye, Jedlix, ev.energy).
+
+    async def _async_fetch_token(self) -> tuple[str, datetime]:
+        """Obtain a new access token and when it expires (providers with tokens)."""
+        raise NotImplementedError
+
+    async def _async_access_token(self) -> str:
+        """Return the cached access token, renewed shortly before it expires."""
+        async with self._token_lock:
+            now = self.clock()
+            if (
+                self._access_token is None
+                or self._token_expires is None
+                or now >= self._token_expires - TOKEN_RENEW_MARGIN
+            ):
+                (
+                    self._access_token,
+                    self._token_expires,
+                ) = await self._async_fetch_token()
+            return self._access_token
+
+    def _forget_token(self) -> None:
+        """Drop the cached token so the next request obtains a new one."""
+        self._access_token = None
+        self._token_expires = None
+
+    async def _async_auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request to the API."""
+        return {}
+
+    # HTTP.
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> Response:
+        """Send one request and map every failure into the shared error tree.
+
+        With an access token, a 401 drops the token and retries once before the
+        credentials are declared bad.
+        """
+        self._require_secure(url)
+        retries = 1 if authenticated and self.uses_access_token else 0
+        while True:
+            send_headers = (
+                dict(await self._async_auth_headers()) if authenticated else {}
+            )
+            send_headers.update(headers or {})
+            status, response_headers, body = await self._send(
+                method, url, params=params, json=json, data=data, headers=send_headers
+            )
+            self._note_rate_limit(response_headers)
+            if status in (401, 403) and authenticated and self.uses_access_token:
+                self._forget_token()
+                if retries:
+                    retries -= 1
+                    continue
+            return self._decode(status, response_headers, body)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """Do the I/O; connection problems and timeouts become ProviderConnectionError."""
+        self.requests_made += 1
+        try:
+            async with (
+                asyncio.timeout(self.request_timeout),
+                self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                return response.status, response.headers, await response.read()
+        except TimeoutError:
+            raise ProviderTimeoutError(
+                self.name, f"no answer within {self.request_timeout:g} s"
+            ) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise ProviderConnectionError(
+                self.name, f"cannot reach the API ({type(err).__name__})"
+            ) from None
+
+    def _note_rate_limit(self, headers: CIMultiDictProxy[str]) -> None:
+        """Remember X-RateLimit-Limit/Remaining when the provider sends them."""
+        limit = headers.get("X-RateLimit-Limit")
+        remaining = headers.get("X-RateLimit-Remaining")
+        if limit is None and remaining is None:
+            return
+        self.rate_limit = RateLimit(
+            limit=int(limit) if limit and limit.isdigit() else None,
+            remaining=int(remaining) if remaining and remaining.isdigit() else None,
+        )
+
+    def _decode(
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes
+    ) -> Response:
+        """Turn a status and body into a Response or the matching error."""
+        if 200 <= status < 300:
+            return Response(status, headers, self._json(body, status, strict=True))
+        detail = problem_detail(self._json(body, status, strict=False))
+        if status in (401, 403):
+            raise ProviderAuthError(
+                self.name,
+                f"credentials refused ({status})" + (f": {detail}" if detail else ""),
+            )
+        if status == 429:
+            retry_after = parse_retry_after(headers.get("Retry-After"), self.clock())
+            raise ProviderRateLimitError(
+                self.name, "too many requests", retry_after=retry_after
+            )
+        if status >= 500:
+            raise ProviderConnectionError(self.name, f"server error {status}")
+        raise ProviderRejectedError(self.name, status, detail)
+
+    def _json(self, body: bytes, status: int, *, strict: bool) -> Any:
+        """Decode a JSON body; an empty body is None. Garbage raises only when strict."""
+        if not body.strip():
+            return None
+        try:
+            return jsonlib.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            if strict:
+                raise ProviderResponseError(
+                    self.name, f"response is not valid JSON (HTTP {status})", "body"
+                ) from None
+            return None
+
+    async def _gather_per_vehicle[T, R](
+        self,
+        items: Iterable[T],
+        call: Callable[[T], Awaitable[R]],
+    ) -> list[R | ChargeBridgeError]:
+        """Run one call per vehicle, at most PER_VEHICLE_CONCURRENCY at a time.
+
+        A vehicle's own failure is returned in its place so the others carry on; auth and
+        rate-limit errors concern the whole account and are raised.
+        """
+        semaphore = asyncio.Semaphore(PER_VEHICLE_CONCURRENCY)
+
+        async def one(item: T) -> R | ChargeBridgeError:
+            async with semaphore:
+                try:
+                    return await call(item)
+                except (ProviderAuthError, ProviderRateLimitError):
+                    raise
+                except ChargeBridgeError as err:
+                    return err
+
+        tasks = [asyncio.ensure_future(one(item)) for item in items]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise

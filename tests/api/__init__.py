@@ -1,0 +1,1 @@
+"""Client library tests: real HTTP against the simulator."""

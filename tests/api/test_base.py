@@ -1,0 +1,444 @@
+"""Tests of the shared HTTP helper and tolerant parsing, against a tiny loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from aiohttp import ClientSession, web
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.chargebridge.api import (
+    Account,
+    ChargingPreferences,
+    Fleet,
+    InvalidInputError,
+    PreferencesUpdate,
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderName,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    UnsupportedError,
+    VehicleSnapshot,
+)
+from custom_components.chargebridge.api.base import (
+    Payload,
+    Provider,
+    is_secure_url,
+    origin,
+    parse_retry_after,
+    payload_list,
+    problem_detail,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+NOW = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+Handler = Callable[[web.Request], web.StreamResponse]
+
+
+@dataclass(kw_only=True)
+class _TokenClient(Provider):
+    """A minimal provider: a bearer token from /token, then API calls."""
+
+    name: ClassVar[ProviderName] = ProviderName.EVENERGY
+    uses_access_token: ClassVar[bool] = True
+    secret: str = field(repr=False)
+    tokens_issued: int = 0
+
+    async def _async_fetch_token(self) -> tuple[str, datetime]:
+        response = await self._request(
+            "POST", f"{self.api_url}/token", authenticated=False
+        )
+        self.tokens_issued += 1
+        return response.data["token"], self.clock() + timedelta(hours=1)
+
+    async def _async_auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._async_access_token()}"}
+
+    async def async_validate(self) -> Account:
+        return Account(unique_id="u", title="t")
+
+    async def async_get_fleet(self) -> Fleet:
+        return Fleet(vehicles={})
+
+    async def _async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        return ChargingPreferences()
+
+
+@dataclass
+class _Server:
+    """Routes a test can swap, and what the server saw."""
+
+    api: Handler
+    seen: list[web.Request] = field(default_factory=list)
+    token_value: str = "tok-1"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[_Server, str]]:
+    """Serve /token and /api on loopback."""
+    state = _Server(api=lambda request: web.json_response({"ok": True}))
+
+    async def token(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"token": state.token_value})
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        state.seen.append(request)
+        result = state.api(request)
+        if hasattr(result, "__await__"):
+            return await result  # type: ignore[no-any-return]
+        return result
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_route("*", "/api", api)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield state, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[ClientSession]:
+    """Give an aiohttp session, closed after the test."""
+    async with ClientSession() as client_session:
+        yield client_session
+
+
+def _client(session: ClientSession, url: str, **kwargs: Any) -> _TokenClient:
+    return _TokenClient(
+        session=session, api_url=url, secret="s3cret", clock=lambda: NOW, **kwargs
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("https://api.example.com/v2", True),
+        ("http://127.0.0.1:8800/hiven", True),
+        ("http://localhost/x", True),
+        ("http://[::1]:8800/x", True),
+        ("http://127.5.5.5/x", True),
+        ("http://api.example.com", False),
+        ("http://192.168.1.10", False),
+        ("ftp://example.com", False),
+        ("not a url", False),
+        ("https://", False),
+        ("http://[::1", False),
+    ],
+)
+def test_is_secure_url(url: str, secure: bool) -> None:
+    """Credentials go to https, or over http to loopback only."""
+    assert is_secure_url(url) is secure
+
+
+def test_origin_keeps_scheme_host_and_port() -> None:
+    """Paging links are compared by origin."""
+    assert origin("https://api.ev.energy:8443/v2/vehicles?x=1") == (
+        "https://api.ev.energy:8443"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30", 30.0),
+        (" 5 ", 5.0),
+        ("Mon, 02 Nov 2026 06:01:00 GMT", 60.0),
+        ("Mon, 02 Nov 2026 05:00:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    """Retry-After is read as seconds or as an HTTP date."""
+    assert parse_retry_after(value, NOW) == expected
+
+
+def test_problem_detail_prefers_detail() -> None:
+    """The provider's own explanation is kept, cut to a sane length."""
+    assert problem_detail({"title": "Bad", "detail": "targetSoC too high"}) == (
+        "targetSoC too high"
+    )
+    assert problem_detail({"message": "x" * 500}) == "x" * 200
+    assert problem_detail(["no"]) is None
+    assert problem_detail({"detail": 5}) is None
+
+
+def test_payload_reads_tolerantly_and_names_fields() -> None:
+    """Missing optional fields give None; wrong types name the dotted path."""
+    payload = Payload(
+        "hiven",
+        {
+            "id": "a",
+            "n": 5,
+            "f": "2.5",
+            "b": True,
+            "t": "2026-11-02T06:00:00Z",
+            "naive": "2026-11-02T06:00:00",
+            "ms": 1793512800000,
+            "o": {"x": "y"},
+            "l": [{"k": 1}],
+            "e": "charging",
+        },
+        "devices[0]",
+    )
+    assert payload.req_str("id") == "a"
+    assert payload.opt_str("missing") is None
+    assert payload.opt_int("n") == 5
+    assert payload.opt_float("f") == 2.5
+    assert payload.opt_bool("b") is True
+    assert payload.opt_datetime("t") == NOW
+    assert payload.opt_datetime("naive") == NOW
+    assert payload.opt_epoch_ms("ms") == datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    nested = payload.opt_obj("o")
+    assert nested is not None
+    assert nested.path == "devices[0].o"
+    assert [item.path for item in payload.objects("l")] == ["devices[0].l[0]"]
+    assert payload.opt_list("missing") == []
+    assert payload.has("id")
+    assert not payload.has("missing")
+    mapping = {"CHARGING": 1, "DONE": 2}
+    assert payload.opt_enum("e", mapping, 0) == 1
+    assert payload.opt_enum("e", mapping, 0, fold_case=False) == 0
+    assert payload.opt_enum("missing", mapping, 0) is None
+    for getter, key in [
+        (payload.opt_str, "n"),
+        (payload.opt_float, "b"),
+        (payload.opt_float, "id"),
+        (payload.opt_float, "o"),
+        (payload.opt_int, "f"),
+        (payload.opt_bool, "n"),
+        (payload.opt_datetime, "id"),
+        (payload.opt_obj, "l"),
+        (payload.opt_list, "o"),
+    ]:
+        with pytest.raises(ProviderResponseError) as err:
+            getter(key)
+        assert err.value.field == f"devices[0].{key}"
+        assert "hiven" in str(err.value)
+    with pytest.raises(ProviderResponseError, match=r"missing required field"):
+        payload.req_str("missing")
+
+
+def test_payload_rejects_non_objects() -> None:
+    """A list where an object belongs is a payload error naming the place."""
+    with pytest.raises(ProviderResponseError) as err:
+        Payload("jedlix", [1], "items[3]")
+    assert err.value.field == "items[3]"
+    with pytest.raises(ProviderResponseError):
+        payload_list("jedlix", {"items": []}, "body")
+    assert [p.path for p in payload_list("jedlix", [{}, {}], "body")] == [
+        "body[0]",
+        "body[1]",
+    ]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(data=_JSON, key=st.sampled_from(["a", "", "id"]))
+def test_payload_getters_raise_only_payload_errors(data: Any, key: str) -> None:
+    """Arbitrary JSON never escapes as KeyError, TypeError or ValueError."""
+    try:
+        payload = Payload("hiven", {key: data}, "x")
+        for getter in (
+            payload.opt_str,
+            payload.opt_float,
+            payload.opt_int,
+            payload.opt_bool,
+            payload.opt_datetime,
+            payload.opt_epoch_ms,
+            payload.opt_obj,
+            payload.opt_list,
+            payload.objects,
+        ):
+            with contextlib.suppress(ProviderResponseError):
+                getter(key)
+    except ProviderResponseError:
+        pass
+
+
+def test_client_refuses_clear_text_credentials(session: ClientSession) -> None:
+    """An http URL to another host is refused before anything is sent."""
+    with pytest.raises(InvalidInputError) as err:
+        _client(session, "http://api.example.com")
+    assert err.value.translation_key == "invalid_url"
+
+
+async def test_secret_not_in_repr(session: ClientSession) -> None:
+    """Secrets and tokens never show in repr."""
+    client = _client(session, "https://api.example.com/")
+    assert client.api_url == "https://api.example.com"
+    assert "s3cret" not in repr(client)
+
+
+async def test_token_cached_and_renewed_once_on_401(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """One token serves many calls; a 401 renews it once, then succeeds."""
+    state, url = server
+    client = _client(session, url)
+    await client._request("GET", f"{url}/api")
+    await client._request("GET", f"{url}/api")
+    assert client.tokens_issued == 1
+    assert state.seen[-1].headers["Authorization"] == "Bearer tok-1"
+
+    def reject_old(request: web.Request) -> web.StreamResponse:
+        if request.headers["Authorization"] != "Bearer tok-2":
+            return web.json_response({"detail": "expired"}, status=401)
+        return web.json_response({"ok": True})
+
+    state.api = reject_old
+    state.token_value = "tok-2"
+    response = await client._request("GET", f"{url}/api")
+    assert response.data == {"ok": True}
+    assert client.tokens_issued == 2
+    assert client.requests_made == 3 + 3  # 2 tokens + 4 API calls
+
+
+async def test_persistent_401_is_an_auth_error(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """When a fresh token is refused too, the credentials are bad."""
+    state, url = server
+    state.api = lambda request: web.json_response({"detail": "revoked"}, status=401)
+    client = _client(session, url)
+    with pytest.raises(ProviderAuthError, match="revoked"):
+        await client._request("GET", f"{url}/api")
+    assert len(state.seen) == 2
+    assert client._access_token is None
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "text"),
+    [
+        (
+            lambda: web.json_response({}, status=429, headers={"Retry-After": "12"}),
+            ProviderRateLimitError,
+            "too many",
+        ),
+        (lambda: web.Response(status=503), ProviderConnectionError, "server error 503"),
+        (
+            lambda: web.Response(
+                status=502, text="<html>Bad gateway</html>", content_type="text/html"
+            ),
+            ProviderConnectionError,
+            "502",
+        ),
+        (
+            lambda: web.json_response({"detail": "no session"}, status=409),
+            ProviderRejectedError,
+            "no session",
+        ),
+        (
+            lambda: web.Response(
+                status=200, text='{"oops": ', content_type="application/json"
+            ),
+            ProviderResponseError,
+            "not valid JSON",
+        ),
+        (
+            lambda: web.Response(status=302, headers={"Location": "https://evil"}),
+            ProviderRejectedError,
+            "302",
+        ),
+    ],
+)
+async def test_status_mapping(
+    server: tuple[_Server, str],
+    session: ClientSession,
+    response: Callable[[], web.Response],
+    error: type[Exception],
+    text: str,
+) -> None:
+    """Each kind of failure maps into the shared tree with a useful message."""
+    state, url = server
+    state.api = lambda request: response()
+    with pytest.raises(error, match=text) as err:
+        await _client(session, url)._request("GET", f"{url}/api")
+    if isinstance(err.value, ProviderRateLimitError):
+        assert err.value.retry_after == 12.0
+
+
+async def test_rate_limit_headers_are_recorded(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """X-RateLimit headers update the client's budget view; empty bodies are None."""
+    state, url = server
+    state.api = lambda request: web.Response(
+        status=204, headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "7"}
+    )
+    client = _client(session, url)
+    response = await client._request("GET", f"{url}/api")
+    assert response.data is None
+    assert client.rate_limit is not None
+    assert (client.rate_limit.limit, client.rate_limit.remaining) == (1000, 7)
+
+
+async def test_timeout_and_unreachable(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """A slow server is a timeout; a closed port is a connection error."""
+    state, url = server
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    state.api = slow
+    client = _client(session, url, request_timeout=0.05)
+    await client._async_access_token()
+    with pytest.raises(ProviderTimeoutError):
+        await client._request("GET", f"{url}/api")
+    closed = _client(session, "http://127.0.0.1:9")
+    with pytest.raises(ProviderConnectionError, match="cannot reach"):
+        await closed._request("GET", "http://127.0.0.1:9/api", authenticated=False)
+
+
+async def test_gather_per_vehicle_isolates_failures(session: ClientSession) -> None:
+    """One vehicle's failure is returned in its place; auth errors are raised."""
+    client = _client(session, "https://api.example.com")
+
+    async def call(item: int) -> int:
+        if item == 2:
+            raise ProviderConnectionError("evenergy", "down")
+        if item == 9:
+            raise ProviderAuthError("evenergy", "refused")
+        return item * 10
+
+    results = await client._gather_per_vehicle([1, 2, 3], call)
+    assert results[0] == 10
+    assert isinstance(results[1], ProviderConnectionError)
+    assert results[2] == 30
+    with pytest.raises(ProviderAuthError):
+        await client._gather_per_vehicle([1, 9], call)
+
+
+async def test_boost_unsupported_by_default(session: ClientSession) -> None:
+    """Providers without boost say so clearly."""
+    client = _client(session, "https://api.example.com")
+    with pytest.raises(UnsupportedError):
+        await client.async_set_boost(None, True)  # type: ignore[arg-type]
