@@ -192,6 +192,8 @@ def test_payload_reads_tolerantly_and_names_fields() -> None:
             "t": "2026-11-02T06:00:00Z",
             "naive": "2026-11-02T06:00:00",
             "ms": 1793512800000,
+            "early": "0001-01-01T00:00:00+01:00",
+            "inf": "1e999",
             "o": {"x": "y"},
             "l": [{"k": 1}],
             "e": "charging",
@@ -225,6 +227,9 @@ def test_payload_reads_tolerantly_and_names_fields() -> None:
         (payload.opt_int, "f"),
         (payload.opt_bool, "n"),
         (payload.opt_datetime, "id"),
+        (payload.opt_datetime, "early"),
+        (payload.opt_float, "inf"),
+        (payload.opt_int, "inf"),
         (payload.opt_obj, "l"),
         (payload.opt_list, "o"),
     ]:

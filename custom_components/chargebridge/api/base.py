@@ -213,11 +213,11 @@ class Payload:
             return None
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise self._wrong(key) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
 
     def opt_epoch_ms(self, key: str) -> datetime | None:
         """Milliseconds since the epoch, as aware UTC."""
@@ -410,12 +410,15 @@ class Provider(ABC):
                 dict(await self._async_auth_headers()) if authenticated else {}
             )
             send_headers.update(headers or {})
+            token_sent = self._access_token
             status, response_headers, body = await self._send(
                 method, url, params=params, json=json, data=data, headers=send_headers
             )
             self._note_rate_limit(response_headers)
             if status in (401, 403) and authenticated and self.uses_access_token:
-                self._forget_token()
+                if self._access_token == token_sent:
+                    # Concurrent requests may have renewed it already: keep that one.
+                    self._forget_token()
                 if retries:
                     retries -= 1
                     continue

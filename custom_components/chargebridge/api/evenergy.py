@@ -1,0 +1,577 @@
+"""ev.energy API v2: smart charging app and platform (client credentials for one user).
+
+An OAuth2 client-credentials token from ``/o/token/`` on the API's origin, then every
+request carries ``Authorization: Bearer``, ``EvEnergy-User`` (the user we act for) and
+``EvEnergy-Version: 2``. One refresh is the vehicle list with the latest status log and the
+make/model expanded inline: ``ceil(N / 100)`` requests for N vehicles (at least one), plus
+the token call when the cached token is due. Writes are a PATCH of the vehicle; boost acts
+on the vehicle's current charging session, which is looked up only when the user boosts.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import logging
+import math
+import re
+from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus, urljoin, urlsplit
+
+from multidict import MultiDict
+
+from .base import MAX_PAGES, Payload, Provider, Response, origin, payload_list
+from .errors import (
+    ChargeBridgeError,
+    InvalidInputError,
+    ProviderAuthError,
+    ProviderRejectedError,
+    ProviderResponseError,
+)
+from .models import (
+    Account,
+    Capabilities,
+    ChargingPreferences,
+    ChargingStatus,
+    Feature,
+    Fleet,
+    PreferencesUpdate,
+    ProviderName,
+    ProviderNotice,
+    Vehicle,
+    VehicleSnapshot,
+    VehicleState,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+API_VERSION = "2"
+"""Sent as ``EvEnergy-Version`` so a change of the application's default cannot bite us."""
+
+PAGE_SIZE = 100
+"""The largest ``page_size`` the API allows (default 25)."""
+
+VEHICLE_EXPANSIONS = ("latest_status_log", "trim.model.make")
+"""Inlined in the list: telemetry, and make/model names (``expand`` is exploded)."""
+
+TOKEN_PATH = "/o/token/"
+"""The token endpoint, on the scheme, host and port of ``api_url``."""
+
+USER_ID_PATTERN = re.compile(r"user[A-Z0-9]{26}")
+"""A user id as the spec gives it (``user`` + 26 upper-case characters)."""
+
+ID_PATTERN = re.compile(r"[a-z]{4}[A-Z0-9]{26}")
+"""Every ev.energy resource id: a 4-letter type prefix + 26 upper-case characters."""
+
+TARGET_SOC_MIN = 50
+TARGET_SOC_MAX = 100
+"""``maximum_charge_limit_percentage`` bounds (spec: minimum 50, maximum 100)."""
+
+BOOST_START = "boost_start"
+BOOST_END = "boost_end"
+
+# 1000 vehicles are 10 list requests per refresh; every 60 s that is 600 requests an hour
+# (+1 token) against the default budget of 1000/hour, leaving 40 % for writes and boosts.
+DEFAULT_SCAN_INTERVAL = timedelta(minutes=5)
+MIN_SCAN_INTERVAL = timedelta(seconds=60)
+
+# [assume] A token response without ``expires_in`` is good for one hour.
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
+
+INTEGRATION_BROKEN = "INACTIVE"
+"""``integrated`` value meaning the car link broke and the user must reconnect it."""
+
+STATUS_BY_STATE: Mapping[str, ChargingStatus] = {
+    "DRIVING": ChargingStatus.DISCONNECTED,
+    "RECENTLY_FINISHED_DRIVING": ChargingStatus.DISCONNECTED,
+    "STATIONARY": ChargingStatus.DISCONNECTED,
+    "IN_SERVICE": ChargingStatus.DISCONNECTED,
+    "PLUGGED_IN_NOT_CHARGING": ChargingStatus.PLUGGED_IN,
+    "PLUGGED_IN_CHARGING": ChargingStatus.CHARGING,
+    "PLUGGED_IN_COMPLETE": ChargingStatus.COMPLETE,
+    "UNKNOWN": ChargingStatus.UNKNOWN,
+}
+"""The status log's ``state`` enum, except the two plugged-in states decided below."""
+
+# [assume] PLUGGED_IN_NEAR_READY_BY_TIME and PLUGGED_IN_ALMOST_COMPLETE say the car is
+# plugged in but not whether power flows; is_charging decides charging vs plugged_in.
+PLUGGED_IN_STATES = frozenset(
+    {"PLUGGED_IN_NEAR_READY_BY_TIME", "PLUGGED_IN_ALMOST_COMPLETE"}
+)
+
+CAPABILITIES = Capabilities(
+    features=frozenset(
+        {
+            Feature.STATE_OF_CHARGE,
+            Feature.CHARGING_STATUS,
+            Feature.PLUGGED_IN,
+            Feature.CHARGING,
+            Feature.CHARGE_POWER,
+            Feature.ENERGY_ADDED,
+            Feature.BATTERY_CAPACITY,
+            Feature.LAST_UPDATE,
+            Feature.SMART_CHARGING,
+            Feature.TARGET_SOC,
+            Feature.BOOST,
+        }
+    ),
+    target_soc_min=TARGET_SOC_MIN,
+    target_soc_max=TARGET_SOC_MAX,
+)
+"""Every ev.energy vehicle: target 50–100 %, boost; no range, ready time or minimal."""
+
+
+def normalize_user_id(provider: str, value: str) -> str:
+    """Reduce a configured user (id or URL) to the id ``EvEnergy-User`` carries.
+
+    [assume] The spec's header (pattern ``user[A-Z0-9]{26}``) wins over the docs page that
+    shows the user's URL; a URL such as ``https://api.ev.energy/v2/users/user…/`` is
+    accepted in the configuration and reduced to its id.
+    """
+    candidate = value.strip()
+    if not USER_ID_PATTERN.fullmatch(candidate):
+        try:
+            segments = [part for part in urlsplit(candidate).path.split("/") if part]
+        except ValueError:
+            segments = []
+        candidate = segments[-1] if segments else ""
+    if USER_ID_PATTERN.fullmatch(candidate):
+        return candidate
+    raise InvalidInputError(
+        provider,
+        "user id must be user + 26 upper-case characters, or the user's URL",
+        translation_key="invalid_user_id",
+    )
+
+
+def token_url(api_url: str) -> str:
+    """Build the token endpoint URL on ``api_url``'s scheme, host and port."""
+    return origin(api_url) + TOKEN_PATH
+
+
+def token_request(
+    client_id: str, client_secret: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and form of the client-credentials token request.
+
+    [assume] The spec names the token endpoint but not how the client authenticates to
+    it: HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1, which every
+    server must support), and only ``grant_type`` in the form.
+    """
+    pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+    basic = base64.b64encode(pair.encode()).decode("ascii")
+    return {"Authorization": f"Basic {basic}"}, {"grant_type": "client_credentials"}
+
+
+def next_link(header: str | None, current_url: str) -> str | None:
+    """Return the absolute URL of a Link header's ``rel="next"`` entry, if any."""
+    if not header:
+        return None
+    for match in re.finditer(r"<([^>]*)>([^<]*)", header):
+        target, params = match.group(1).strip(), match.group(2)
+        rel = re.search(r';\s*rel\s*=\s*"?([^";,]*)"?', params)
+        if target and rel and "next" in rel.group(1).lower().split():
+            return str(urljoin(current_url, target))
+    return None
+
+
+def resource_id(provider: str, value: Any, where: str) -> str | None:
+    """Read the id of a linked resource: a URL (last path segment) or an expanded object."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return Payload(provider, value, where).req_str("id")
+    if isinstance(value, str):
+        try:
+            segments = [part for part in urlsplit(value).path.split("/") if part]
+        except ValueError:
+            segments = []
+        if segments and ID_PATTERN.fullmatch(segments[-1]):
+            return segments[-1]
+    raise ProviderResponseError(provider, "not a resource link", where)
+
+
+def _opt_int(payload: Payload, key: str) -> int | None:
+    """Read a whole number; NaN, infinities and fractions are a wrong type, not a crash."""
+    value = payload.opt_float(key)
+    if value is None:
+        return None
+    if not math.isfinite(value) or value != int(value):
+        raise ProviderResponseError(
+            payload.provider, "wrong type for field", f"{payload.path}.{key}"
+        )
+    return int(value)
+
+
+def _opt_number(payload: Payload, key: str) -> float | None:
+    """Read a finite number."""
+    value = payload.opt_float(key)
+    if value is not None and not math.isfinite(value):
+        raise ProviderResponseError(
+            payload.provider, "wrong type for field", f"{payload.path}.{key}"
+        )
+    return value
+
+
+def _opt_datetime(payload: Payload, key: str) -> datetime | None:
+    """Read an ISO 8601 date-time; one out of range is a wrong type, not a crash."""
+    try:
+        return payload.opt_datetime(key)
+    except OverflowError:
+        raise ProviderResponseError(
+            payload.provider, "wrong type for field", f"{payload.path}.{key}"
+        ) from None
+
+
+def charging_status(log: Payload) -> ChargingStatus:
+    """Map a status log to a ChargingStatus: its ``state``, else its booleans.
+
+    [assume] Without a ``state`` the booleans decide: complete, charging, plugged in or
+    disconnected; nothing known → unknown. An unknown ``state`` string stays unknown.
+    """
+    plugged_in = log.opt_bool("is_plugged_in")
+    charging = log.opt_bool("is_charging")
+    complete = log.opt_bool("is_complete")
+    state = log.opt_str("state")
+    if state is not None:
+        state = state.upper()
+        if state in PLUGGED_IN_STATES:
+            return ChargingStatus.CHARGING if charging else ChargingStatus.PLUGGED_IN
+        return STATUS_BY_STATE.get(state, ChargingStatus.UNKNOWN)
+    if charging:
+        return ChargingStatus.CHARGING
+    if plugged_in and complete:
+        return ChargingStatus.COMPLETE
+    if plugged_in:
+        return ChargingStatus.PLUGGED_IN
+    if plugged_in is False:
+        return ChargingStatus.DISCONNECTED
+    return ChargingStatus.UNKNOWN
+
+
+def parse_state(provider: str, vehicle: Payload) -> VehicleState:
+    """Telemetry from the expanded ``latest_status_log`` (a bare link or null: nothing)."""
+    capacity = _opt_number(vehicle, "battery_size_watt_hours")
+    raw = vehicle.data.get("latest_status_log")
+    if not isinstance(raw, dict):
+        if raw is not None and not isinstance(raw, str):
+            raise ProviderResponseError(
+                provider, "wrong type for field", f"{vehicle.path}.latest_status_log"
+            )
+        return VehicleState(battery_capacity_wh=capacity)
+    log = Payload(provider, raw, f"{vehicle.path}.latest_status_log")
+    return VehicleState(
+        state_of_charge=_opt_number(log, "state_of_charge_percentage"),
+        charging_status=charging_status(log),
+        plugged_in=log.opt_bool("is_plugged_in"),
+        charging=log.opt_bool("is_charging"),
+        charge_power_w=_opt_number(log, "charge_rate_watts"),
+        energy_added_wh=_opt_number(log, "charge_energy_added_watt_hours"),
+        battery_capacity_wh=capacity,
+        updated_at=_opt_datetime(log, "sampled_at"),
+    )
+
+
+def parse_preferences(
+    vehicle: Payload, boost: bool | None = None
+) -> ChargingPreferences:
+    """Smart charging and target as the vehicle resource states them."""
+    return ChargingPreferences(
+        smart_charging=vehicle.opt_bool("smart_charging_enabled"),
+        target_soc=_opt_int(vehicle, "maximum_charge_limit_percentage"),
+        boost=boost,
+    )
+
+
+def _make_and_model(provider: str, vehicle: Payload) -> tuple[str | None, str | None]:
+    """Names from the expanded ``trim.model.make`` (links only: unknown)."""
+    trim = vehicle.data.get("trim")
+    if not isinstance(trim, dict):
+        return None, None
+    model = Payload(provider, trim, f"{vehicle.path}.trim").data.get("model")
+    if not isinstance(model, dict):
+        return None, None
+    model_payload = Payload(provider, model, f"{vehicle.path}.trim.model")
+    make = model_payload.data.get("make")
+    make_name = (
+        Payload(provider, make, f"{vehicle.path}.trim.model.make").opt_str("name")
+        if isinstance(make, dict)
+        else None
+    )
+    return make_name, model_payload.opt_str("name")
+
+
+def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
+    """One item of the vehicle list (or a single vehicle) as a snapshot."""
+    vehicle_id = vehicle.req_str("id")
+    make, model = _make_and_model(provider, vehicle)
+    fallback = " ".join(part for part in (make, model) if part)
+    name = vehicle.opt_str("description") or fallback or vehicle_id
+    integrated = vehicle.opt_str("integrated")
+    return VehicleSnapshot(
+        vehicle=Vehicle(
+            id=vehicle_id,
+            name=name,
+            capabilities=CAPABILITIES,
+            make=make,
+            model=model,
+            link_broken=integrated is not None
+            and integrated.upper() == INTEGRATION_BROKEN,
+        ),
+        state=parse_state(provider, vehicle),
+        preferences=parse_preferences(vehicle),
+    )
+
+
+def parse_fleet_page(
+    provider: str, data: Any, path: str
+) -> tuple[list[VehicleSnapshot], list[ChargeBridgeError]]:
+    """Parse a page of the vehicle list: good snapshots, and a problem per bad item.
+
+    An item whose id can be read but whose content cannot becomes a snapshot with
+    ``error`` (its entities go unavailable; the device stays); one without a readable id
+    is only reported.
+    """
+    if not isinstance(data, list):
+        raise ProviderResponseError(provider, "expected a JSON array", path)
+    snapshots: list[VehicleSnapshot] = []
+    problems: list[ChargeBridgeError] = []
+    for index, raw in enumerate(data):
+        try:
+            item = Payload(provider, raw, f"{path}[{index}]")
+            snapshots.append(parse_vehicle(provider, item))
+        except ProviderResponseError as err:
+            problems.append(err)
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(raw_id, str) and raw_id:
+                snapshots.append(
+                    VehicleSnapshot(
+                        vehicle=Vehicle(
+                            id=raw_id, name=raw_id, capabilities=CAPABILITIES
+                        ),
+                        error=err,
+                    )
+                )
+    return snapshots, problems
+
+
+def parse_token(provider: str, data: Any, now: datetime) -> tuple[str, datetime]:
+    """Read the access token and when it expires."""
+    token = Payload(provider, data, "token")
+    access_token = token.req_str("access_token")
+    expires_in = _opt_number(token, "expires_in")
+    lifetime = (
+        DEFAULT_TOKEN_LIFETIME
+        if expires_in is None or expires_in <= 0
+        else timedelta(seconds=min(expires_in, 10 * 365 * 86400))
+    )
+    return access_token, now + lifetime
+
+
+def open_session_id(
+    provider: str, sessions: list[Payload], vehicle_id: str
+) -> tuple[bool, str | None]:
+    """Search a newest-first page of charging sessions for the vehicle's latest one.
+
+    Returns (found, id): found once the vehicle's newest session is on this page; the id
+    only when that session is still open (``end`` null, the car still plugged in).
+    """
+    for session in sessions:
+        if (
+            resource_id(
+                provider, session.data.get("vehicle"), f"{session.path}.vehicle"
+            )
+            != vehicle_id
+        ):
+            continue
+        session_id = session.req_str("id")
+        if session.has("end"):
+            return True, None
+        return True, session_id
+    return False, None
+
+
+@dataclass(kw_only=True)
+class EvEnergyClient(Provider):
+    """An ev.energy OAuth application acting for one user (client credentials)."""
+
+    name: ClassVar[ProviderName] = ProviderName.EVENERGY
+    default_api_url: ClassVar[str | None] = "https://api.ev.energy/v2"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"client_secret"})
+    default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
+    min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
+    uses_access_token: ClassVar[bool] = True
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    user_id: str
+    _user: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Check the URL, and reduce the configured user to the id the header carries."""
+        super().__post_init__()
+        self._user = normalize_user_id(self.name, self.user_id)
+
+    @property
+    def user(self) -> str:
+        """The user id sent as ``EvEnergy-User``."""
+        return self._user
+
+    async def _async_fetch_token(self) -> tuple[str, datetime]:
+        """Client credentials → bearer token; any refusal means bad credentials."""
+        headers, form = token_request(self.client_id, self.client_secret)
+        try:
+            response = await self._request(
+                "POST",
+                token_url(self.api_url),
+                data=form,
+                headers=headers,
+                authenticated=False,
+            )
+        except ProviderRejectedError as err:
+            raise ProviderAuthError(
+                self.name,
+                f"token refused ({err.status})"
+                + (f": {err.detail}" if err.detail else ""),
+            ) from None
+        return parse_token(self.name, response.data, self.clock())
+
+    async def _async_auth_headers(self) -> dict[str, str]:
+        """Bearer token, the user we act for, and the API version."""
+        return {
+            "Authorization": f"Bearer {await self._async_access_token()}",
+            "EvEnergy-User": self._user,
+            "EvEnergy-Version": API_VERSION,
+        }
+
+    def _url(self, *segments: str) -> str:
+        return self.api_url + "".join(f"/{quote(part, safe='')}" for part in segments)
+
+    async def _async_pages(
+        self, url: str, params: Mapping[str, str]
+    ) -> AsyncGenerator[tuple[int, Response]]:
+        """Each page of a listing in turn, following Link rel="next" on our origin only.
+
+        Credentials never follow a link to another server: such a link is an error, as is
+        a listing longer than MAX_PAGES (a broken server must not loop us).
+        """
+        next_url: str | None = url
+        query: Mapping[str, str] | None = params
+        for index in range(MAX_PAGES):
+            if next_url is None:
+                return
+            response = await self._request("GET", next_url, params=query)
+            yield index, response
+            next_url = next_link(response.headers.get("Link"), next_url)
+            query = None
+            if next_url is not None and origin(next_url) != origin(self.api_url):
+                raise ProviderResponseError(
+                    self.name, "next page is on another server", "Link"
+                )
+        if next_url is not None:
+            raise ProviderResponseError(
+                self.name, f"more than {MAX_PAGES} pages", "Link"
+            )
+
+    async def async_validate(self) -> Account:
+        """Get a token, then the user: proves the credentials and that we may act for them."""
+        try:
+            response = await self._request("GET", self._url("users", self._user))
+        except ProviderRejectedError as err:
+            if err.status != 404:
+                raise
+            raise ProviderAuthError(
+                self.name, "these credentials cannot act for this user (404)"
+            ) from None
+        user = Payload(self.name, response.data, "user")
+        return Account(unique_id=user.req_str("id"), title="ev.energy")
+
+    async def async_get_fleet(self) -> Fleet:
+        """List the vehicles with status and make/model inline, page by page."""
+        params: MultiDict[str] = MultiDict(
+            [("expand", expansion) for expansion in VEHICLE_EXPANSIONS]
+        )
+        params["page_size"] = str(PAGE_SIZE)
+        vehicles: dict[str, VehicleSnapshot] = {}
+        problems: list[ChargeBridgeError] = []
+        notices: list[ProviderNotice] = []
+        pages = 0
+        async for index, response in self._async_pages(self._url("vehicles"), params):
+            pages += 1
+            snapshots, page_problems = parse_fleet_page(
+                self.name, response.data, f"vehicles[page {index + 1}]"
+            )
+            problems.extend(page_problems)
+            for snapshot in snapshots:
+                vehicles[snapshot.vehicle.id] = snapshot
+        for vehicle_id, snapshot in vehicles.items():
+            if snapshot.vehicle.link_broken:
+                notices.append(
+                    ProviderNotice(code="car_link_broken", vehicle_id=vehicle_id)
+                )
+        _LOGGER.debug("ev.energy: %d vehicles in %d pages", len(vehicles), pages)
+        return Fleet(
+            vehicles=vehicles,
+            problems=tuple(problems),
+            notices=tuple(notices),
+            rate_limit=self.rate_limit,
+        )
+
+    async def _async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        """PATCH only smart_charging_enabled and/or maximum_charge_limit_percentage."""
+        body: dict[str, Any] = {}
+        if update.smart_charging is not None:
+            body["smart_charging_enabled"] = update.smart_charging
+        if update.target_soc is not None:
+            body["maximum_charge_limit_percentage"] = update.target_soc
+        response = await self._request(
+            "PATCH", self._url("vehicles", snapshot.vehicle.id), json=body
+        )
+        vehicle = Payload(self.name, response.data, "vehicle")
+        return parse_preferences(vehicle, boost=snapshot.preferences.boost)
+
+    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+        """Start or end boost on the vehicle's open charging session.
+
+        No open session (the car is not plugged in) is refused like the API's own 409.
+        """
+        if not snapshot.vehicle.capabilities.supports(Feature.BOOST):
+            raise InvalidInputError(
+                self.name,
+                "vehicle does not support boost",
+                translation_key="unsupported_feature",
+                placeholders={"feature": str(Feature.BOOST)},
+            )
+        session_id = await self._async_open_session_id(snapshot.vehicle.id)
+        if session_id is None:
+            raise ProviderRejectedError(
+                self.name, 409, "no charging session in progress (not plugged in)"
+            )
+        action = BOOST_START if enabled else BOOST_END
+        response = await self._request(
+            "POST", self._url("charging_sessions", session_id, action)
+        )
+        Payload(self.name, response.data, "charging_session").req_str("id")
+
+    async def _async_open_session_id(self, vehicle_id: str) -> str | None:
+        """Find the vehicle's open session: its newest one in the newest-first list.
+
+        [assume] The spec offers no vehicle filter on /charging_sessions, so we page the
+        user's sessions newest first until the vehicle's newest one appears.
+        """
+        pages = self._async_pages(
+            self._url("charging_sessions"), {"page_size": str(PAGE_SIZE)}
+        )
+        async for index, response in pages:
+            sessions = payload_list(
+                self.name, response.data, f"charging_sessions[page {index + 1}]"
+            )
+            found, session_id = open_session_id(self.name, sessions, vehicle_id)
+            if found:
+                await pages.aclose()
+                return session_id
+        return None

@@ -1,0 +1,475 @@
+"""Hiven (hiven.energy): home smart charging for vehicles linked through Smartcar.
+
+Authentication is two headers on every request (``X-Api-Key``, ``X-User-Id``); there is no
+access token. One refresh is the device list (preferences embedded), one status call per
+vehicle (the API has no list form for telemetry, and it lives under ``/v1``), and the
+smart-charging schedule only where a plan can exist: plugged in with smart charging on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
+import logging
+from typing import Any, ClassVar
+
+from .base import Payload, Provider
+from .errors import (
+    ChargeBridgeError,
+    InvalidInputError,
+    ProviderAuthError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+)
+from .models import (
+    Account,
+    Capabilities,
+    ChargingBehavior,
+    ChargingPreferences,
+    ChargingSlot,
+    ChargingStatus,
+    Feature,
+    Fleet,
+    PreferencesUpdate,
+    ProviderName,
+    Schedule,
+    Vehicle,
+    VehicleSnapshot,
+    VehicleState,
+    Weekday,
+    format_hhmm,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+EV_DEVICE_TYPE = "EV"
+"""Device ``type`` of a vehicle; chargers and other devices share the list and are skipped."""
+
+PERCENT_UNIT = "PERCENT"
+"""The only state-of-charge unit exposed; ``KM`` targets read as None."""
+
+CHARGING_BEHAVIORS: Mapping[str, ChargingBehavior] = {
+    "SMART_CHARGE_OFF": ChargingBehavior.OFF,
+    "SMART_CHARGE_AT_LOCATION": ChargingBehavior.AT_LOCATION,
+    "SMART_CHARGE_ANYWHERE": ChargingBehavior.ANYWHERE,
+}
+BEHAVIOR_NAMES: Mapping[ChargingBehavior, str] = {
+    member: name for name, member in CHARGING_BEHAVIORS.items()
+}
+
+CHARGING_STATUSES: Mapping[str, ChargingStatus] = {
+    "CHARGING": ChargingStatus.CHARGING,
+    "PLUGGED": ChargingStatus.PLUGGED_IN,
+    "COMPLETE": ChargingStatus.COMPLETE,
+    "CHARGING_COMPLETED": ChargingStatus.COMPLETE,
+    "DISCONNECTED": ChargingStatus.DISCONNECTED,
+    "NOT_CHARGING": ChargingStatus.NOT_CHARGING,
+}
+PLUG_AND_CHARGE: Mapping[ChargingStatus, tuple[bool | None, bool | None]] = {
+    ChargingStatus.CHARGING: (True, True),
+    ChargingStatus.PLUGGED_IN: (True, False),
+    ChargingStatus.COMPLETE: (True, False),
+    ChargingStatus.DISCONNECTED: (False, False),
+    ChargingStatus.NOT_CHARGING: (None, False),
+}
+"""(plugged in, charging) implied by each status; UNKNOWN implies neither."""
+
+SCHEDULED_STATUSES = frozenset({ChargingStatus.CHARGING, ChargingStatus.PLUGGED_IN})
+"""Statuses where a smart-charging plan can exist, so the schedule is worth a request."""
+
+WEEKDAY_KEYS: Mapping[str, Weekday] = {day.name: day for day in Weekday}
+"""``weekDaySpecificReadyTimes`` keys: ``MONDAY`` … ``SUNDAY``."""
+
+# [assume] A 404 from the schedule endpoint means "no plan right now", not an error.
+NO_SCHEDULE_STATUS = 404
+
+SLOT_LENGTH = timedelta(hours=1)
+"""``hourlyCharges`` keys are hour starts; each one is a one-hour slot."""
+
+# [assume] Hiven's `range` (status) carries no unit; we read it as kilometres.
+RANGE_TO_KM = 1.0
+
+# [assume] `batteryCapacity` (status, preferences) carries no unit; we read it as kWh.
+BATTERY_CAPACITY_TO_WH = 1000.0
+
+# [assume] Hiven publishes no rate limits; 1 + N + plugged-in requests every 5 min (at
+# least 1 min) stays gentle for a household's few cars.
+DEFAULT_SCAN_INTERVAL = timedelta(minutes=5)
+MIN_SCAN_INTERVAL = timedelta(minutes=1)
+
+CAPABILITIES = Capabilities(
+    features=frozenset(
+        {
+            Feature.STATE_OF_CHARGE,
+            Feature.RANGE,
+            Feature.CHARGING_STATUS,
+            Feature.PLUGGED_IN,
+            Feature.CHARGING,
+            Feature.BATTERY_CAPACITY,
+            Feature.LAST_UPDATE,
+            Feature.NEXT_DEPARTURE,
+            Feature.SMART_CHARGING,
+            Feature.CHARGING_BEHAVIOR,
+            Feature.TARGET_SOC,
+            Feature.MINIMAL_SOC,
+            Feature.READY_TIME,
+            Feature.WEEKDAY_READY_TIMES,
+        }
+    ),
+    target_soc_min=0,
+    target_soc_max=100,
+    minimal_soc_min=0,
+    minimal_soc_max=100,
+)
+"""Every Hiven vehicle offers the same: targets 0–100 %, no boost."""
+
+
+@dataclass(kw_only=True)
+class HivenClient(Provider):
+    """A Hiven account: one API key and the user it acts for."""
+
+    name: ClassVar[ProviderName] = ProviderName.HIVEN
+    default_api_url: ClassVar[str | None] = "https://api.hiven.energy"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+    default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
+    min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
+    uses_access_token: ClassVar[bool] = False
+
+    api_key: str = field(repr=False)
+    user_id: str
+    _location_ids: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    async def _async_auth_headers(self) -> dict[str, str]:
+        """Both headers, on every request."""
+        return {"X-Api-Key": self.api_key, "X-User-Id": self.user_id}
+
+    def _v1(self, path: str) -> str:
+        return f"{self.api_url}/v1/hiven{path}"
+
+    def _v2(self, path: str) -> str:
+        return f"{self.api_url}/v2/hiven{path}"
+
+    async def _async_get_devices(self) -> list[Any]:
+        """Fetch the user's devices (cars, chargers …) as a JSON array."""
+        response = await self._request(
+            "GET", self._v2("/devices"), params={"userId": self.user_id}
+        )
+        if not isinstance(response.data, list):
+            raise ProviderResponseError(self.name, "expected a JSON array", "devices")
+        return response.data
+
+    async def async_validate(self) -> Account:
+        """List the user's devices: the cheapest call that proves both headers."""
+        await self._async_get_devices()
+        return Account(unique_id=self.user_id, title="Hiven")
+
+    async def async_get_fleet(self) -> Fleet:
+        """Devices (with preferences), then status per vehicle, schedule where plugged in."""
+        devices = await self._async_get_devices()
+        problems: list[ChargeBridgeError] = []
+        order: list[str] = []
+        parsed: list[VehicleSnapshot] = []
+        vehicles: dict[str, VehicleSnapshot] = {}
+        for index, item in enumerate(devices):
+            try:
+                device = Payload(self.name, item, f"devices[{index}]")
+                device_id = device.req_str("id")
+                if device.req_str("type").upper() != EV_DEVICE_TYPE:
+                    continue
+            except ProviderResponseError as err:
+                problems.append(err)
+                continue
+            order.append(device_id)
+            try:
+                parsed.append(self._parse_device(device))
+            except ProviderResponseError as err:
+                problems.append(err)
+                vehicles[device_id] = VehicleSnapshot(
+                    vehicle=Vehicle(
+                        id=device_id, name=device_id, capabilities=CAPABILITIES
+                    ),
+                    error=err,
+                )
+
+        results = await self._gather_per_vehicle(parsed, self._async_fill_snapshot)
+        for snapshot, result in zip(parsed, results, strict=True):
+            if isinstance(result, ChargeBridgeError):
+                problems.append(result)
+                vehicles[snapshot.vehicle.id] = replace(snapshot, error=result)
+                continue
+            filled, schedule_problem = result
+            if schedule_problem is not None:
+                problems.append(schedule_problem)
+            vehicles[snapshot.vehicle.id] = filled
+        return Fleet(
+            vehicles={vehicle_id: vehicles[vehicle_id] for vehicle_id in order},
+            problems=tuple(problems),
+        )
+
+    def _parse_device(self, device: Payload) -> VehicleSnapshot:
+        """Read a vehicle and its preferences from one item of the device list."""
+        device_id = device.req_str("id")
+        attributes = device.opt_obj("attributes")
+        make = model = vin = name = None
+        year = None
+        if attributes is not None:
+            make = attributes.opt_str("manufacturer")
+            model = attributes.opt_str("model")
+            vin = attributes.opt_str("vin")
+            year = attributes.opt_int("year")
+            name = attributes.opt_str("name")
+        if not name:
+            name = " ".join(part for part in (make, model) if part) or device_id
+        preferences = ChargingPreferences()
+        settings = device.opt_obj("settings")
+        charging_preferences = (
+            settings.opt_obj("chargingPreferences") if settings is not None else None
+        )
+        capacity_wh: float | None = None
+        if charging_preferences is not None:
+            preferences = self._parse_preferences(charging_preferences)
+            self._location_ids[device_id] = _location_ids(charging_preferences)
+            capacity_wh = _capacity_wh(charging_preferences)
+        return VehicleSnapshot(
+            vehicle=Vehicle(
+                id=device_id,
+                name=name,
+                capabilities=CAPABILITIES,
+                make=make,
+                model=model,
+                year=year,
+                vin=vin,
+            ),
+            preferences=preferences,
+            state=VehicleState(battery_capacity_wh=capacity_wh),
+        )
+
+    def _parse_preferences(self, data: Payload) -> ChargingPreferences:
+        """Read ``chargingPreferences`` (the same shape as GET ev-preferences)."""
+        behavior = data.opt_enum("chargingBehavior", CHARGING_BEHAVIORS, None)
+        weekday_times: dict[Weekday, time] = {}
+        days = data.opt_obj("weekDaySpecificReadyTimes")
+        if days is not None:
+            for key in days.data:
+                day = WEEKDAY_KEYS.get(key.upper())
+                value = None if day is None else _opt_hhmm(days, key)
+                if day is not None and value is not None:
+                    weekday_times[day] = value
+        return ChargingPreferences(
+            smart_charging=None
+            if behavior is None
+            else behavior != ChargingBehavior.OFF,
+            charging_behavior=behavior,
+            target_soc=_percent(data, "targetSoC"),
+            minimal_soc=_percent(data, "minimalSoC"),
+            ready_time=_opt_hhmm(data, "readyTime"),
+            weekday_ready_times=weekday_times,
+        )
+
+    async def _async_fill_snapshot(
+        self, snapshot: VehicleSnapshot
+    ) -> tuple[VehicleSnapshot, ChargeBridgeError | None]:
+        """Add status, and the schedule where one can exist; a schedule failure is a problem only."""
+        vehicle_id = snapshot.vehicle.id
+        response = await self._request("GET", self._v1(f"/devices/{vehicle_id}/status"))
+        state = _parse_status(
+            Payload(self.name, response.data, f"status[{vehicle_id}]"),
+            snapshot.state.battery_capacity_wh,
+        )
+        snapshot = replace(snapshot, state=state)
+        if (
+            state.charging_status not in SCHEDULED_STATUSES
+            or snapshot.preferences.smart_charging is False
+        ):
+            return snapshot, None
+        try:
+            schedule = await self._async_get_schedule(vehicle_id)
+        except (ProviderAuthError, ProviderRateLimitError):
+            raise
+        except ProviderRejectedError as err:
+            return snapshot, None if err.status == NO_SCHEDULE_STATUS else err
+        except ChargeBridgeError as err:
+            return snapshot, err
+        return replace(snapshot, schedule=schedule), None
+
+    async def _async_get_schedule(self, vehicle_id: str) -> Schedule:
+        response = await self._request(
+            "GET", self._v2(f"/devices/{vehicle_id}/smart-charging/schedule")
+        )
+        return _parse_schedule(
+            Payload(self.name, response.data, f"schedule[{vehicle_id}]")
+        )
+
+    async def async_get_preferences(self, vehicle_id: str) -> ChargingPreferences:
+        """Read one vehicle's preferences (GET ev-preferences)."""
+        response = await self._request(
+            "GET", self._v2(f"/devices/{vehicle_id}/smart-charging/ev-preferences")
+        )
+        data = Payload(self.name, response.data, f"preferences[{vehicle_id}]")
+        self._location_ids[vehicle_id] = _location_ids(data)
+        return self._parse_preferences(data)
+
+    async def _async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        """PUT ev-preferences with only the changed top-level fields (it acts as PATCH)."""
+        vehicle_id = snapshot.vehicle.id
+        current = snapshot.preferences
+        behavior = await self._async_wanted_behavior(vehicle_id, current, update)
+        body: dict[str, Any] = {}
+        new = current
+        if behavior is not None:
+            body["chargingBehavior"] = BEHAVIOR_NAMES[behavior]
+            new = replace(
+                new,
+                charging_behavior=behavior,
+                smart_charging=behavior != ChargingBehavior.OFF,
+            )
+        if update.target_soc is not None:
+            body["targetSoC"] = {"value": update.target_soc, "unit": PERCENT_UNIT}
+            new = replace(new, target_soc=update.target_soc)
+        if update.minimal_soc is not None:
+            body["minimalSoC"] = {"value": update.minimal_soc, "unit": PERCENT_UNIT}
+            new = replace(new, minimal_soc=update.minimal_soc)
+        if update.ready_time is not None:
+            body["readyTime"] = format_hhmm(update.ready_time)
+            new = replace(new, ready_time=update.ready_time)
+        if update.weekday_ready_times:
+            merged = {**current.weekday_ready_times, **update.weekday_ready_times}
+            body["weekDaySpecificReadyTimes"] = {
+                day.name: format_hhmm(merged[day]) for day in Weekday if day in merged
+            }
+            new = replace(new, weekday_ready_times=merged)
+        if not body:
+            return current
+        await self._request(
+            "PUT",
+            self._v2(f"/devices/{vehicle_id}/smart-charging/ev-preferences"),
+            json=body,
+        )
+        return new
+
+    async def _async_wanted_behavior(
+        self,
+        vehicle_id: str,
+        current: ChargingPreferences,
+        update: PreferencesUpdate,
+    ) -> ChargingBehavior | None:
+        """Choose the chargingBehavior to send, or None to leave it alone.
+
+        Switching smart charging on keeps a mode that is already on; from off it picks
+        at-location where the vehicle has charging locations, else anywhere.
+        """
+        if update.charging_behavior is not None:
+            if update.smart_charging is not None and update.smart_charging != (
+                update.charging_behavior != ChargingBehavior.OFF
+            ):
+                raise InvalidInputError(
+                    self.name,
+                    "smart_charging contradicts charging_behavior",
+                    translation_key="conflicting_update",
+                )
+            return update.charging_behavior
+        if update.smart_charging is None:
+            return None
+        if not update.smart_charging:
+            return ChargingBehavior.OFF
+        if current.charging_behavior in (
+            ChargingBehavior.AT_LOCATION,
+            ChargingBehavior.ANYWHERE,
+        ):
+            return None
+        if vehicle_id not in self._location_ids:
+            await self.async_get_preferences(vehicle_id)
+        if self._location_ids.get(vehicle_id):
+            return ChargingBehavior.AT_LOCATION
+        return ChargingBehavior.ANYWHERE
+
+
+def _location_ids(data: Payload) -> tuple[str, ...]:
+    """Read the charging location ids (they decide at-location vs anywhere)."""
+    return tuple(
+        item for item in data.opt_list("chargingLocationIds") if isinstance(item, str)
+    )
+
+
+def _capacity_wh(data: Payload) -> float | None:
+    """``batteryCapacity`` in Wh (see BATTERY_CAPACITY_TO_WH)."""
+    value = data.opt_float("batteryCapacity")
+    return None if value is None else value * BATTERY_CAPACITY_TO_WH
+
+
+def _percent(data: Payload, key: str) -> int | None:
+    """Read a ``{"value", "unit"}`` state of charge given in percent; None otherwise."""
+    soc = data.opt_obj(key)
+    if soc is None:
+        return None
+    value = soc.opt_float("value")
+    unit = soc.opt_str("unit")
+    if value is None or unit is None or unit.upper() != PERCENT_UNIT:
+        if unit is not None and unit.upper() != PERCENT_UNIT:
+            _LOGGER.debug("Hiven %s is in %s, not exposed", soc.path, unit)
+        return None
+    return round(value)
+
+
+def _opt_hhmm(data: Payload, key: str) -> time | None:
+    """Read a local ``HH:mm`` ready-by time (seconds tolerated); garbage names the field."""
+    value = data.opt_str(key)
+    if value is None or value == "":
+        return None
+    parts = value.split(":")
+    if 2 <= len(parts) <= 3 and all(
+        len(part) == 2 and part.isdigit() for part in parts
+    ):
+        hour, minute = int(parts[0]), int(parts[1])
+        if hour < 24 and minute < 60:
+            return time(hour, minute)
+    raise ProviderResponseError(
+        data.provider, "not an HH:mm time", f"{data.path}.{key}" if data.path else key
+    )
+
+
+def _parse_status(data: Payload, fallback_capacity_wh: float | None) -> VehicleState:
+    """``GET /v1/hiven/devices/:id/status`` → VehicleState."""
+    status = data.opt_enum("chargingStatus", CHARGING_STATUSES, ChargingStatus.UNKNOWN)
+    status = status or ChargingStatus.UNKNOWN
+    plugged, charging = PLUG_AND_CHARGE.get(status, (None, None))
+    range_value = data.opt_float("range")
+    capacity = _capacity_wh(data)
+    return VehicleState(
+        state_of_charge=data.opt_float("soc"),
+        range_km=None if range_value is None else range_value * RANGE_TO_KM,
+        charging_status=status,
+        plugged_in=plugged,
+        charging=charging,
+        battery_capacity_wh=capacity if capacity is not None else fallback_capacity_wh,
+        updated_at=data.opt_datetime("timestamp"),
+    )
+
+
+def _parse_schedule(data: Payload) -> Schedule:
+    """``GET …/smart-charging/schedule``: readyTime (UTC) and one slot per charging hour."""
+    slots: list[ChargingSlot] = []
+    hours = data.opt_obj("hourlyCharges")
+    if hours is not None:
+        for key in hours.data:
+            fraction = hours.opt_float(key)
+            if not fraction:
+                continue
+            try:
+                start = datetime.fromisoformat(key)
+                if start.tzinfo is None:
+                    start = start.replace(tzinfo=UTC)
+                start = start.astimezone(UTC)
+                slots.append(ChargingSlot(start=start, end=start + SLOT_LENGTH))
+            except (ValueError, OverflowError):
+                raise ProviderResponseError(
+                    data.provider, "not an ISO hour", f"{hours.path}.{key}"
+                ) from None
+    slots.sort(key=lambda slot: slot.start)
+    return Schedule(next_departure=data.opt_datetime("readyTime"), slots=tuple(slots))

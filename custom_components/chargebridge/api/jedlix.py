@@ -1,0 +1,703 @@
+"""Client for the Jedlix Smart Charging API v2.
+
+Jedlix sells smart charging to energy companies; each company gets its own environment
+(``https://<environment>.jedlix.com``), an API key, and OAuth2 client credentials issued by
+Auth0. Every call carries the access token *and* the API key.
+
+A steady-state refresh costs one request: the vehicle list embeds each car's charge state,
+and the per-vehicle charge settings and the user's messages change rarely, so they are
+cached for ``CHARGE_SETTINGS_MAX_AGE`` and ``MESSAGES_MAX_AGE`` and refreshed after writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+import logging
+import math
+import re
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .base import MAX_PAGES, Payload, Provider, payload_list
+from .errors import (
+    ChargeBridgeError,
+    InvalidInputError,
+    ProviderAuthError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+)
+from .models import (
+    Account,
+    Capabilities,
+    ChargingPreferences,
+    ChargingStatus,
+    Feature,
+    Fleet,
+    PreferencesUpdate,
+    ProviderName,
+    ProviderNotice,
+    Schedule,
+    Vehicle,
+    VehicleSnapshot,
+    VehicleState,
+    Weekday,
+    format_hhmm,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+NAME = ProviderName.JEDLIX
+
+DEFAULT_TOKEN_URL = "https://jedlix-b2e.eu.auth0.com/oauth/token"
+"""Jedlix's Auth0 tenant, where client credentials become access tokens."""
+API_PATH = "/api/v2"
+"""Every endpoint lives under this path of the customer environment."""
+CLIENT_NAME = "ChargeBridge"
+"""Sent as ``Jedlix-ClientName`` so Jedlix can tell our traffic apart."""
+CLIENT_VERSION = "0.1.0"
+"""Sent as ``Jedlix-ClientVersion``; kept equal to manifest.json's version (a test checks)."""
+PAGE_SIZE = 100
+"""The largest page Jedlix serves."""
+CHARGE_SETTINGS_MAX_AGE = timedelta(minutes=30)
+"""Charge settings change only when someone edits them: re-read them this often."""
+MESSAGES_MAX_AGE = timedelta(minutes=15)
+"""Messages (the source of repair issues) are re-read this often."""
+TOKEN_LIFETIME_FALLBACK = timedelta(hours=1)
+"""Used when the token endpoint omits ``expires_in`` (OAuth2 only recommends it)."""
+MAX_TOKEN_LIFETIME_S = 366 * 24 * 3600
+"""An ``expires_in`` beyond a year is not believed."""
+TARGET_SOC_MIN = 50
+"""Lowest ``desiredBatteryLevel`` Jedlix accepts."""
+TARGET_SOC_MAX = 100
+"""Highest ``desiredBatteryLevel`` Jedlix accepts."""
+BOOST_SETTING_TYPE = "boostCharging"
+"""The session setting that makes the car charge at full power now."""
+ACTIVE_SESSION_STATUS = "active"
+"""Session status (compared case-insensitively) of a session that can be boosted."""
+
+# [assume] Jedlix does not publish the charge-settings path; GET reads and PUT writes here.
+CHARGE_SETTINGS_PATH = "users/{user_id}/vehicles/{vehicle_id}/charge-settings"
+
+# [assume] ``departureTimes`` is an object keyed by lower-case English weekday, "HH:mm" local.
+DEPARTURE_DAY_KEYS: Mapping[Weekday, str] = {day: day.value for day in Weekday}
+
+# [assume] The charge settings name their time zone (IANA name) in this key.
+TIME_ZONE_KEY = "timeZone"
+
+# [assume] A message about one car names it in this key.
+MESSAGE_VEHICLE_ID_KEY = "vehicleId"
+
+CHARGE_STATES: Mapping[str, ChargingStatus] = {
+    "Complete": ChargingStatus.COMPLETE,
+    "Charging": ChargingStatus.CHARGING,
+    "Disconnected": ChargingStatus.DISCONNECTED,
+    "Stopped": ChargingStatus.PLUGGED_IN,
+}
+"""Jedlix charge states (compared case-insensitively; older SDKs send lower case)."""
+
+CAPABILITY_FEATURES: Mapping[str, frozenset[Feature]] = {
+    "stateofcharge": frozenset({Feature.STATE_OF_CHARGE}),
+    "chargestate": frozenset(
+        {
+            Feature.CHARGING_STATUS,
+            Feature.PLUGGED_IN,
+            Feature.CHARGING,
+            Feature.LAST_UPDATE,
+        }
+    ),
+    "desiredstateofcharge": frozenset({Feature.TARGET_SOC}),
+    "departuretimes": frozenset({Feature.WEEKDAY_READY_TIMES, Feature.NEXT_DEPARTURE}),
+}
+"""Vehicle capability strings (case-folded) and the features they give; others are ignored."""
+
+MESSAGE_NOTICE_CODES: Mapping[str, str] = {
+    "invalidCredentials": "invalid_credentials",
+    "carNotFound": "car_not_found",
+    "carNotReachable": "car_not_reachable",
+    "reconnectUtilityContract": "reconnect_utility_contract",
+    "invalidUtilityContract": "invalid_utility_contract",
+    "sessionImpossible": "session_impossible",
+    "receivedNoPower": "received_no_power",
+    "geoLocationDisabled": "geo_location_disabled",
+}
+"""Message types with a stable notice code; other types become their snake_case."""
+
+BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
+"""Charge states after which a boost we switched on is over (session ended or car full)."""
+
+CAR_LINK_BROKEN = "car_link_broken"
+"""Notice for a vehicle whose ``isConnected`` is false (Jedlix lost the car account)."""
+
+
+# [assume] Jedlix's OAuth2 audience is the customer environment's URL itself.
+def default_audience(api_url: str) -> str:
+    """Derive the OAuth2 audience from the API URL when none is configured."""
+    return api_url
+
+
+# [assume] The charge-settings PUT replaces the whole object (no PATCH is known), so a
+# write reads the settings, changes only the fields the update sets, and sends it all back.
+def merged_charge_settings(
+    current: Mapping[str, Any], update: PreferencesUpdate
+) -> dict[str, Any]:
+    """Build the charge-settings PUT body: the current settings with the update applied."""
+    body = dict(current)
+    if update.smart_charging is not None:
+        body["isSmartChargingEnabled"] = update.smart_charging
+    if update.target_soc is not None:
+        body["desiredBatteryLevel"] = update.target_soc
+    if update.weekday_ready_times:
+        existing = current.get("departureTimes")
+        departures = dict(existing) if isinstance(existing, dict) else {}
+        for day, ready in update.weekday_ready_times.items():
+            departures[DEPARTURE_DAY_KEYS[day]] = format_hhmm(ready)
+        body["departureTimes"] = departures
+    return body
+
+
+# Parsing: module-level so property-based tests can feed them anything.
+
+
+def _wrong(payload: Payload, key: str) -> ProviderResponseError:
+    """Build the error for a field of the wrong type or value, naming its path."""
+    where = f"{payload.path}.{key}" if payload.path else key
+    return ProviderResponseError(NAME, "wrong type for field", where)
+
+
+def _finite(payload: Payload, key: str) -> float | None:
+    """Read a finite number (json.loads accepts NaN and Infinity)."""
+    value = payload.opt_float(key)
+    if value is not None and not math.isfinite(value):
+        raise _wrong(payload, key)
+    return value
+
+
+def _whole(payload: Payload, key: str) -> int | None:
+    """Read a finite whole number."""
+    value = _finite(payload, key)
+    if value is None:
+        return None
+    if value != int(value):
+        raise _wrong(payload, key)
+    return int(value)
+
+
+def _datetime(payload: Payload, key: str) -> datetime | None:
+    """Read an ISO 8601 date-time as aware UTC, refusing unrepresentable dates."""
+    try:
+        return payload.opt_datetime(key)
+    except OverflowError:
+        raise _wrong(payload, key) from None
+
+
+def _hhmm(payload: Payload, key: str) -> time | None:
+    """Read a provider "HH:mm" (seconds tolerated), or None."""
+    value = payload.opt_str(key)
+    if value is None or value == "":
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?", value)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise _wrong(payload, key)
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_token(data: Any) -> tuple[str, float]:
+    """Read the access token and its lifetime in seconds from the token endpoint."""
+    payload = Payload(NAME, data, "token")
+    token = payload.req_str("access_token")
+    expires_in = _finite(payload, "expires_in")
+    if expires_in is None:
+        return token, TOKEN_LIFETIME_FALLBACK.total_seconds()
+    if not 0 <= expires_in <= MAX_TOKEN_LIFETIME_S:
+        raise ProviderResponseError(NAME, "wrong type for field", "token.expires_in")
+    return token, expires_in
+
+
+def parse_charge_state(payload: Payload | None) -> VehicleState:
+    """Read a vehicle's embedded ``chargeState`` object as a VehicleState."""
+    if payload is None:
+        return VehicleState()
+    status = payload.opt_enum("chargeState", CHARGE_STATES, ChargingStatus.UNKNOWN)
+    status = status or ChargingStatus.UNKNOWN
+    plugged: bool | None = None
+    charging: bool | None = None
+    if status is not ChargingStatus.UNKNOWN:
+        plugged = status is not ChargingStatus.DISCONNECTED
+        charging = status is ChargingStatus.CHARGING
+    return VehicleState(
+        state_of_charge=_finite(payload, "batteryLevel"),
+        range_km=_finite(payload, "range"),
+        charging_status=status,
+        plugged_in=plugged,
+        charging=charging,
+        updated_at=_datetime(payload, "updatedAt"),
+    )
+
+
+def parse_capabilities(payload: Payload, *, has_range: bool) -> Capabilities:
+    """Read a vehicle's ``capabilities`` strings (unknown strings are ignored)."""
+    features: set[Feature] = {Feature.SMART_CHARGING}
+    for index, item in enumerate(payload.opt_list("capabilities")):
+        if not isinstance(item, str):
+            raise ProviderResponseError(
+                NAME, "wrong type for field", f"{payload.path}.capabilities[{index}]"
+            )
+        features |= CAPABILITY_FEATURES.get(item.casefold(), frozenset())
+    if has_range and Feature.CHARGING_STATUS in features:
+        features.add(Feature.RANGE)
+    if payload.opt_bool("isConnectable"):
+        features.add(Feature.BOOST)
+    return Capabilities(
+        features=frozenset(features),
+        target_soc_min=TARGET_SOC_MIN,
+        target_soc_max=TARGET_SOC_MAX,
+    )
+
+
+def parse_vehicle(payload: Payload) -> tuple[Vehicle, VehicleState]:
+    """Read one item of ``GET /users/{userId}/vehicles``."""
+    vehicle_id = payload.req_str("id")
+    details = payload.opt_obj("details")
+    make = details.opt_str("brand") if details else None
+    model = details.opt_str("model") if details else None
+    version = details.opt_str("version") if details else None
+    full_model = " ".join(part for part in (model, version) if part) or None
+    state = parse_charge_state(payload.opt_obj("chargeState"))
+    connected = payload.opt_bool("isConnected")
+    vehicle = Vehicle(
+        id=vehicle_id,
+        name=" ".join(part for part in (make, model) if part) or vehicle_id,
+        capabilities=parse_capabilities(payload, has_range=state.range_km is not None),
+        make=make,
+        model=full_model,
+        link_broken=connected is False,
+    )
+    return vehicle, state
+
+
+def _readable_id(payload: Payload) -> str | None:
+    """Return the id of an item that failed to parse, when even that can be read."""
+    value = payload.data.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeSettings:
+    """One vehicle's charge settings: the raw object (for read-merge-write) and its meaning."""
+
+    raw: Mapping[str, Any]
+    smart_charging: bool | None
+    target_soc: int | None
+    departure_times: Mapping[Weekday, time]
+    time_zone: str | None
+    fetched: datetime
+
+    def preferences(self, boost: bool | None) -> ChargingPreferences:
+        """Return the normalized preferences, with the boost state when it is known."""
+        return ChargingPreferences(
+            smart_charging=self.smart_charging,
+            target_soc=self.target_soc,
+            weekday_ready_times=dict(self.departure_times),
+            boost=boost,
+        )
+
+    def next_departure(self, now: datetime) -> datetime | None:
+        """Return the next departure after ``now`` (UTC) from the weekly times."""
+        return next_departure(self.departure_times, self.time_zone, now)
+
+
+def parse_charge_settings(data: Any, path: str, fetched: datetime) -> ChargeSettings:
+    """Read a charge-settings object."""
+    payload = Payload(NAME, data, path)
+    departures: dict[Weekday, time] = {}
+    times = payload.opt_obj("departureTimes")
+    if times is not None:
+        for day, key in DEPARTURE_DAY_KEYS.items():
+            ready = _hhmm(times, key)
+            if ready is not None:
+                departures[day] = ready
+    return ChargeSettings(
+        raw=payload.data,
+        smart_charging=payload.opt_bool("isSmartChargingEnabled"),
+        target_soc=_whole(payload, "desiredBatteryLevel"),
+        departure_times=departures,
+        time_zone=payload.opt_str(TIME_ZONE_KEY),
+        fetched=fetched,
+    )
+
+
+def next_departure(
+    departures: Mapping[Weekday, time], time_zone: str | None, now: datetime
+) -> datetime | None:
+    """Return the first weekly departure after ``now``; None without times or zone."""
+    if not departures or not time_zone:
+        return None
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    local_now = now.astimezone(zone)
+    for offset in range(8):
+        day = local_now.date() + timedelta(days=offset)
+        ready = departures.get(Weekday.from_index(day.weekday()))
+        if ready is None:
+            continue
+        candidate = datetime.combine(day, ready, zone)
+        if candidate > local_now:
+            return candidate.astimezone(UTC)
+    return None
+
+
+def notice_code(message_type: str) -> str:
+    """Return a stable snake_case notice code for a Jedlix message type."""
+    if message_type in MESSAGE_NOTICE_CODES:
+        return MESSAGE_NOTICE_CODES[message_type]
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", message_type)
+    snake = re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
+    return snake or "unknown"
+
+
+def parse_message(payload: Payload) -> ProviderNotice:
+    """Read one message as a notice."""
+    vehicle_id = payload.opt_str(MESSAGE_VEHICLE_ID_KEY)
+    return ProviderNotice(
+        code=notice_code(payload.req_str("type")),
+        vehicle_id=vehicle_id or None,
+        message=payload.opt_str("title") or payload.opt_str("body"),
+    )
+
+
+def parse_page(data: Any, path: str) -> tuple[list[Payload], int]:
+    """Read a paged envelope: its items and how many pages there are."""
+    payload = Payload(NAME, data, path)
+    total_pages = _whole(payload, "totalPages")
+    if total_pages is None or total_pages < 0:
+        raise ProviderResponseError(
+            NAME, "missing required field", f"{path}.totalPages"
+        )
+    return payload.objects("items"), total_pages
+
+
+def parse_session(data: Any) -> tuple[str, bool]:
+    """Read a session's id and whether it is active."""
+    payload = Payload(NAME, data, "session")
+    status = payload.opt_str("status") or ""
+    return payload.req_str("id"), status.casefold() == ACTIVE_SESSION_STATUS
+
+
+@dataclass(kw_only=True)
+class JedlixClient(Provider):
+    """Jedlix Smart Charging API v2 for one user of one customer environment."""
+
+    name: ClassVar[ProviderName] = NAME
+    default_api_url: ClassVar[str | None] = None
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "client_secret"})
+    default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
+    min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
+    uses_access_token: ClassVar[bool] = True
+
+    api_key: str = field(repr=False)
+    client_id: str
+    client_secret: str = field(repr=False)
+    user_id: str
+    token_url: str = DEFAULT_TOKEN_URL
+    audience: str | None = None
+
+    _settings: dict[str, ChargeSettings] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _notices: tuple[ProviderNotice, ...] = field(default=(), init=False, repr=False)
+    _notices_fetched: datetime | None = field(default=None, init=False, repr=False)
+    _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Refuse to send the client secret over clear text too; empty means Auth0."""
+        super().__post_init__()
+        if not self.token_url:
+            self.token_url = DEFAULT_TOKEN_URL
+        self._require_secure(self.token_url)
+
+    @property
+    def effective_audience(self) -> str:
+        """The audience asked for in token requests."""
+        return self.audience or default_audience(self.api_url)
+
+    def _url(self, *segments: str) -> str:
+        """Build an API URL from path segments (each one quoted)."""
+        return "/".join(
+            [self.api_url + API_PATH, *(quote(part, safe="") for part in segments)]
+        )
+
+    def _settings_url(self, vehicle_id: str) -> str:
+        """Build the URL of one vehicle's charge settings."""
+        path = CHARGE_SETTINGS_PATH.format(
+            user_id=quote(self.user_id, safe=""), vehicle_id=quote(vehicle_id, safe="")
+        )
+        return f"{self.api_url}{API_PATH}/{path}"
+
+    # Auth.
+
+    async def _async_fetch_token(self) -> tuple[str, datetime]:
+        """Client credentials at Auth0; a refused request means bad credentials."""
+        try:
+            response = await self._request(
+                "POST",
+                self.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "audience": self.effective_audience,
+                },
+                authenticated=False,
+            )
+        except ProviderRejectedError as err:
+            raise ProviderAuthError(
+                NAME,
+                f"token request refused ({err.status})"
+                + (f": {err.detail}" if err.detail else ""),
+            ) from None
+        token, lifetime = parse_token(response.data)
+        return token, self.clock() + timedelta(seconds=lifetime)
+
+    async def _async_auth_headers(self) -> dict[str, str]:
+        """Bearer token, API key and Jedlix's client identification headers."""
+        return {
+            "Authorization": f"Bearer {await self._async_access_token()}",
+            "ApiKey": self.api_key,
+            "Jedlix-ClientName": CLIENT_NAME,
+            "Jedlix-ClientVersion": CLIENT_VERSION,
+            "Jedlix-CorrelationId": str(uuid.uuid4()),
+        }
+
+    # Reading.
+
+    async def _async_vehicles(self) -> list[Payload]:
+        """``GET /users/{userId}/vehicles``: a plain array with embedded charge state."""
+        response = await self._request(
+            "GET", self._url("users", self.user_id, "vehicles")
+        )
+        return payload_list(NAME, response.data, "vehicles")
+
+    async def async_validate(self) -> Account:
+        """Obtain a token and list the user's vehicles."""
+        await self._async_vehicles()
+        host = urlsplit(self.api_url).hostname or self.api_url
+        return Account(unique_id=f"{host}_{self.user_id}", title="Jedlix")
+
+    async def async_get_charge_settings(self, vehicle_id: str) -> ChargeSettings:
+        """Read one vehicle's charge settings (always from the API) and cache them."""
+        response = await self._request("GET", self._settings_url(vehicle_id))
+        settings = parse_charge_settings(
+            response.data, f"vehicles[{vehicle_id}].chargeSettings", self.clock()
+        )
+        self._settings[vehicle_id] = settings
+        return settings
+
+    async def async_get_notices(
+        self,
+    ) -> tuple[tuple[ProviderNotice, ...], list[ChargeBridgeError]]:
+        """Read every undismissed message (all pages) as notices.
+
+        A message that cannot be read is returned as a problem; the others still count.
+        """
+        notices: list[ProviderNotice] = []
+        problems: list[ChargeBridgeError] = []
+        seen: set[tuple[str, str | None]] = set()
+        url = self._url("users", self.user_id, "messages")
+        page = 1
+        while True:
+            response = await self._request(
+                "GET",
+                url,
+                params={
+                    "includeDismissed": "false",
+                    "pageSize": str(PAGE_SIZE),
+                    "pageIndex": str(page),
+                },
+            )
+            items, total_pages = parse_page(response.data, f"messages[page {page}]")
+            for item in items:
+                try:
+                    notice = parse_message(item)
+                except ProviderResponseError as err:
+                    problems.append(err)
+                    continue
+                if (notice.code, notice.vehicle_id) not in seen:
+                    seen.add((notice.code, notice.vehicle_id))
+                    notices.append(notice)
+            if not items or page >= total_pages:
+                break
+            if page >= MAX_PAGES:
+                _LOGGER.warning("Jedlix messages: stopped after %d pages", MAX_PAGES)
+                break
+            page += 1
+        self._notices = tuple(notices)
+        self._notices_fetched = self.clock()
+        return self._notices, problems
+
+    async def async_get_fleet(self) -> Fleet:
+        """Read the vehicle list, plus settings and messages when their cache is stale."""
+        now = self.clock()
+        problems: list[ChargeBridgeError] = []
+        parsed: dict[str, tuple[Vehicle, VehicleState]] = {}
+        broken: dict[str, VehicleSnapshot] = {}
+        for item in await self._async_vehicles():
+            try:
+                vehicle, state = parse_vehicle(item)
+            except ProviderResponseError as err:
+                problems.append(err)
+                if (vehicle_id := _readable_id(item)) is not None:
+                    broken[vehicle_id] = VehicleSnapshot(
+                        vehicle=Vehicle(
+                            id=vehicle_id,
+                            name=vehicle_id,
+                            capabilities=Capabilities(features=frozenset()),
+                        ),
+                        error=err,
+                    )
+                continue
+            parsed[vehicle.id] = (vehicle, state)
+
+        for gone in set(self._settings) - set(parsed):
+            del self._settings[gone]
+        for gone in set(self._boost) - set(parsed):
+            del self._boost[gone]
+
+        stale = [
+            vehicle_id
+            for vehicle_id in parsed
+            if vehicle_id not in self._settings
+            or now - self._settings[vehicle_id].fetched >= CHARGE_SETTINGS_MAX_AGE
+        ]
+        errors: dict[str, ChargeBridgeError] = {}
+        results = await self._gather_per_vehicle(stale, self.async_get_charge_settings)
+        for vehicle_id, result in zip(stale, results, strict=True):
+            if isinstance(result, ChargeBridgeError):
+                errors[vehicle_id] = result
+                problems.append(result)
+
+        notices = list(await self._async_cached_notices(now, problems))
+
+        snapshots: dict[str, VehicleSnapshot] = dict(broken)
+        for vehicle_id, (vehicle, state) in parsed.items():
+            if state.charging_status in BOOST_ENDED:
+                self._boost.pop(vehicle_id, None)
+            if vehicle.link_broken:
+                notices.append(
+                    ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
+                )
+            settings = self._settings.get(vehicle_id)
+            snapshots[vehicle_id] = VehicleSnapshot(
+                vehicle=vehicle,
+                state=state,
+                preferences=(
+                    settings.preferences(self._boost.get(vehicle_id))
+                    if settings
+                    else ChargingPreferences(boost=self._boost.get(vehicle_id))
+                ),
+                schedule=(
+                    Schedule(next_departure=settings.next_departure(now))
+                    if settings
+                    else None
+                ),
+                error=errors.get(vehicle_id),
+            )
+        _LOGGER.debug(
+            "Jedlix fleet: %d vehicles, %d settings read, %d problems",
+            len(snapshots),
+            len(stale),
+            len(problems),
+        )
+        return Fleet(
+            vehicles=snapshots, problems=tuple(problems), notices=tuple(notices)
+        )
+
+    async def _async_cached_notices(
+        self, now: datetime, problems: list[ChargeBridgeError]
+    ) -> tuple[ProviderNotice, ...]:
+        """Return the messages as notices, re-read when older than MESSAGES_MAX_AGE.
+
+        A failure other than auth or rate limiting keeps the previous notices and becomes a
+        problem; the fleet itself is unaffected.
+        """
+        if (
+            self._notices_fetched is not None
+            and now - self._notices_fetched < MESSAGES_MAX_AGE
+        ):
+            return self._notices
+        try:
+            notices, message_problems = await self.async_get_notices()
+        except (ProviderAuthError, ProviderRateLimitError):
+            raise
+        except ChargeBridgeError as err:
+            problems.append(err)
+            return self._notices
+        problems.extend(message_problems)
+        return notices
+
+    # Writing.
+
+    async def _async_update_preferences(
+        self, snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
+        """Read the settings, apply the update, PUT the whole object back."""
+        vehicle_id = snapshot.vehicle.id
+        current = await self.async_get_charge_settings(vehicle_id)
+        body = merged_charge_settings(current.raw, update)
+        response = await self._request("PUT", self._settings_url(vehicle_id), json=body)
+        accepted = parse_charge_settings(
+            response.data if response.data is not None else body,
+            f"vehicles[{vehicle_id}].chargeSettings",
+            self.clock(),
+        )
+        self._settings[vehicle_id] = accepted
+        return accepted.preferences(self._boost.get(vehicle_id))
+
+    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+        """Switch boost charging on the vehicle's active session.
+
+        Without an active session there is nothing to boost: ProviderRejectedError (409).
+        """
+        if not snapshot.vehicle.capabilities.supports(Feature.BOOST):
+            raise InvalidInputError(
+                NAME,
+                f"vehicle does not support {Feature.BOOST}",
+                translation_key="unsupported_feature",
+                placeholders={"feature": str(Feature.BOOST)},
+            )
+        vehicle_id = snapshot.vehicle.id
+        try:
+            response = await self._request(
+                "GET",
+                self._url(
+                    "users", self.user_id, "vehicles", vehicle_id, "sessions", "last"
+                ),
+            )
+        except ProviderRejectedError as err:
+            if err.status == 404:
+                raise _no_active_session() from None
+            raise
+        if response.data is None:
+            raise _no_active_session()
+        session_id, active = parse_session(response.data)
+        if not active:
+            raise _no_active_session()
+        await self._request(
+            "POST",
+            self._url(
+                "users", self.user_id, "sessions", session_id, "session-settings"
+            ),
+            json={"type": BOOST_SETTING_TYPE, "enabled": enabled},
+        )
+        self._boost[vehicle_id] = enabled
+
+
+def _no_active_session() -> ProviderRejectedError:
+    """Boost needs a session in progress: the car must be plugged in and charging."""
+    return ProviderRejectedError(NAME, 409, "no active charging session")

@@ -1,0 +1,1394 @@
+"""ChargEyeClient against the ChargEye simulator over real loopback HTTP."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, time, timedelta
+from email.utils import format_datetime
+import json
+import logging
+import socket
+from typing import Any
+
+import aiohttp
+from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
+
+from custom_components.chargebridge.api import (
+    Account,
+    ChargingStatus,
+    DepotScheduleRequest,
+    Feature,
+    InvalidInputError,
+    PreferencesUpdate,
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    UnsupportedError,
+    VehicleSnapshot,
+)
+from custom_components.chargebridge.api.base import TOKEN_RENEW_MARGIN, Payload
+from custom_components.chargebridge.api.chargeye import (
+    BASE_FEATURES,
+    ChargEyeClient,
+    VehicleRecord,
+    at_depot,
+    jwt_claims,
+    organisation_of,
+    parse_schedule,
+    parse_upcoming,
+    parse_vehicle_item,
+    plan_state,
+)
+from custom_components.chargebridge.api.registry import PROVIDERS
+from tests.simulator import (
+    Fault,
+    FaultKind,
+    RecordedRequest,
+    Simulator,
+    SimulatorServer,
+)
+from tests.simulator.chargeye import SimSchedule, iso
+
+REFRESH = "demo-chargeye-refresh-token"
+PREFIX = "/chargeye"
+
+
+@pytest.fixture
+def client(
+    sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> ChargEyeClient:
+    """Return a client on the simulator, on the simulated clock."""
+    return ChargEyeClient(
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+
+
+def sent(sim: Simulator) -> list[RecordedRequest]:
+    """Return what the ChargEye simulator received."""
+    return sim.requests.for_provider("chargeye")
+
+
+def calls(sim: Simulator) -> list[tuple[str, str]]:
+    """Return (method, path without the prefix) of every request received."""
+    return [(entry.method, entry.path.removeprefix(PREFIX)) for entry in sent(sim)]
+
+
+def vehicle_ids(sim: Simulator) -> list[str]:
+    """Ids of the simulated vehicles in fleet order."""
+    return [vehicle.id for vehicle in sim.chargeye.fleet]
+
+
+def current_schedule(sim: Simulator, vehicle_id: str) -> SimSchedule:
+    """Return the vehicle's current or next schedule in the simulator."""
+    _, current = sim.chargeye.upcoming(vehicle_id)
+    assert current is not None
+    return current
+
+
+def advance_to(sim: Simulator, when: datetime) -> None:
+    """Move the simulated clock forward to `when`."""
+    sim.advance((when - sim.clock.now()).total_seconds())
+
+
+def jwt(sim: Simulator) -> str:
+    """Return the one JWT the simulator issued so far."""
+    (token,) = sim.chargeye.tokens
+    return token
+
+
+# --- construction, identity, secrets ---------------------------------------------------------
+
+
+def test_class_contract() -> None:
+    """Registered under its name, with the config-entry fields and the secret declared."""
+    assert PROVIDERS["chargeye"] is ChargEyeClient
+    assert ChargEyeClient.default_api_url == "https://kempower.io/api"
+    assert ChargEyeClient.secret_fields == frozenset({"refresh_token"})
+    assert ChargEyeClient.uses_access_token is True
+    assert ChargEyeClient.min_scan_interval <= ChargEyeClient.default_scan_interval
+
+
+async def test_built_from_config_entry_data(
+    sim_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> None:
+    """PROVIDERS[name](session=..., **entry data) builds a working client; repr is safe."""
+    data = sim_server.config("chargeye")
+    assert set(data) == {"provider", "api_url", "refresh_token"}
+    provider = data.pop("provider")
+    client = PROVIDERS[provider](session=client_session, **data)
+    assert REFRESH not in repr(client)
+    assert "refresh_token" not in repr(client)
+    account = await client.async_validate()
+    assert account.title == "ChargEye"
+
+
+def test_refuses_clear_text_to_other_hosts(
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """The refresh token never goes over http to a remote host."""
+    with pytest.raises(InvalidInputError):
+        ChargEyeClient(
+            session=client_session,
+            api_url="http://kempower.io/api",
+            refresh_token=REFRESH,
+        )
+
+
+async def test_validate(client: ChargEyeClient, sim: Simulator) -> None:
+    """Token, then GET /vehicles; the account is the JWT's organisation."""
+    account = await client.async_validate()
+    assert account == Account(unique_id=sim.chargeye.organisation, title="ChargEye")
+    token_request, vehicles_request = sent(sim)
+    assert token_request.method == "GET"
+    assert token_request.path == "/chargeye/auth/refreshAccessToken"
+    assert dict(token_request.query) == {}
+    assert token_request.headers["Authorization"] == f"Bearer {REFRESH}"
+    assert token_request.body == b""
+    assert vehicles_request.method == "GET"
+    assert vehicles_request.path == "/chargeye/vehicles"
+    assert dict(vehicles_request.query) == {}
+    assert vehicles_request.headers["Authorization"] == f"Bearer {jwt(sim)}"
+    assert vehicles_request.body == b""
+    assert client.requests_made == 2
+
+
+async def test_validate_with_a_bad_refresh_token(
+    sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> None:
+    """A refused refresh token is an auth error naming no secret; one request only."""
+    client = ChargEyeClient(
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token="not-the-token",
+        clock=sim.clock.now,
+    )
+    with pytest.raises(ProviderAuthError) as err:
+        await client.async_validate()
+    assert "not-the-token" not in str(err.value)
+    assert "refresh token refused" in str(err.value)
+    assert calls(sim) == [("GET", "/auth/refreshAccessToken")]
+
+
+async def test_validate_without_organisation_claim(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A JWT without the organisation claim is a response error naming the claim."""
+    sim.chargeye.organisation = ""
+    with pytest.raises(ProviderResponseError) as err:
+        await client.async_validate()
+    assert err.value.field == "token.org"
+
+
+def _token(claims: Any) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    return f"e30.{payload.decode()}.sig"
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"org": "org-1"}, "org-1"),
+        ({"organisationId": "org-2"}, "org-2"),
+        ({"organizationId": 42}, "42"),
+    ],
+)
+def test_organisation_claims(claims: dict[str, Any], expected: str) -> None:
+    """The organisation claim names are read in one place."""
+    assert organisation_of("chargeye", _token(claims)) == expected
+
+
+@pytest.mark.parametrize(
+    "token", ["abc", "a.b", "a.!!!.c", _token([1, 2]), _token({"org": True})]
+)
+def test_unreadable_tokens(token: str) -> None:
+    """Garbage tokens are response errors that do not quote the token."""
+    with pytest.raises(ProviderResponseError) as err:
+        organisation_of("chargeye", token)
+    assert token not in str(err.value)
+
+
+async def test_secrets_stay_out_of_logs_and_errors(
+    client: ChargEyeClient, sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither the refresh token nor a JWT reaches a log record, repr or message."""
+    caplog.set_level(logging.DEBUG)
+    await client.async_validate()
+    await client.async_get_fleet()
+    sim.faults.add(Fault(kind=FaultKind.AUTH, provider="chargeye", path="/vehicles$"))
+    with pytest.raises(ProviderAuthError) as err:
+        await client.async_get_fleet()
+    secrets = [REFRESH, *sim.chargeye.tokens]
+    assert len(secrets) >= 3
+    text = caplog.text + repr(client) + str(err.value)
+    for record in caplog.records:
+        text += str(record.args)
+    for secret in secrets:
+        assert secret not in text
+    assert sent(sim)
+
+
+# --- fleet ---------------------------------------------------------------------------------
+
+
+async def test_fleet_requests(client: ChargEyeClient, sim: Simulator) -> None:
+    """1 + N requests (+ the token once): the list, then each vehicle's upcoming schedule."""
+    fleet = await client.async_get_fleet()
+    ids = vehicle_ids(sim)
+    assert list(fleet.vehicles) == ids
+    assert fleet.problems == ()
+    assert calls(sim)[:2] == [("GET", "/auth/refreshAccessToken"), ("GET", "/vehicles")]
+    assert sorted(calls(sim)[2:]) == sorted(
+        ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming") for vehicle_id in ids
+    )
+    token = jwt(sim)
+    for entry in sent(sim)[1:]:
+        assert entry.headers["Authorization"] == f"Bearer {token}"
+        assert dict(entry.query) == {}
+        assert entry.body == b""
+    sim.requests.clear()
+    await client.async_get_fleet()
+    assert len(sent(sim)) == 1 + len(ids)
+    assert ("GET", "/auth/refreshAccessToken") not in calls(sim)
+
+
+@pytest.mark.parametrize("hours", [0, 3, 14, 20.25, 23.5, 30])
+async def test_fleet_state_is_what_the_plan_says(
+    client: ChargEyeClient, sim: Simulator, hours: float
+) -> None:
+    """At any time the client derives the same state the simulated vehicles have."""
+    sim.advance(hours * 3600)
+    fleet = await client.async_get_fleet()
+    for vehicle_id, snapshot in fleet.vehicles.items():
+        truth = sim.chargeye.fleet.vehicles[vehicle_id]
+        state = snapshot.state
+        assert snapshot.error is None
+        assert state.charging_status == ChargingStatus(truth.status)
+        assert state.plugged_in is truth.plugged_in
+        assert state.charging is truth.charging
+        assert state.charge_power_w == pytest.approx(truth.charge_power_w)
+        assert state.battery_capacity_wh == truth.battery_wh
+        assert state.energy_added_wh == pytest.approx(truth.session_energy_wh, abs=1)
+        if truth.plugged_in:
+            assert state.state_of_charge == pytest.approx(truth.soc, abs=0.01)
+        else:
+            assert state.state_of_charge is None
+        current = current_schedule(sim, vehicle_id)
+        assert snapshot.schedule is not None
+        assert snapshot.schedule.next_departure == current.departure
+        assert snapshot.preferences.target_soc == round(current.target_soc)
+        assert snapshot.preferences.smart_charging is truth.smart_charging
+        assert state.range_km is None
+
+
+async def test_fleet_while_charging(client: ChargEyeClient, sim: Simulator) -> None:
+    """Inside a charging segment: charging at the planned power, soc and energy from it."""
+    vehicle_id = vehicle_ids(sim)[1]
+    advance_to(sim, current_schedule(sim, vehicle_id).departure + timedelta(hours=1))
+    tonight = current_schedule(sim, vehicle_id)
+    plan = sim.chargeye.plan(tonight)
+    segment = next(s for s in plan.segments if not s.paused)
+    start = datetime.fromtimestamp(segment.start / 1000, UTC)
+    end = datetime.fromtimestamp(segment.end / 1000, UTC)
+    advance_to(sim, start + (end - start) / 4)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    truth = sim.chargeye.fleet.vehicles[vehicle_id]
+    state = snapshot.state
+    assert state.charging_status is ChargingStatus.CHARGING
+    assert state.charging is True
+    assert state.plugged_in is True
+    assert state.charge_power_w == truth.max_power_w
+    expected_soc = segment.start_soc + (segment.end_soc - segment.start_soc) / 4
+    assert state.state_of_charge == pytest.approx(expected_soc, abs=0.01)
+    assert state.energy_added_wh == pytest.approx(segment.energy_wh / 4, rel=1e-3)
+    assert state.updated_at == tonight.arrival
+    assert snapshot.vehicle.name == truth.name
+    assert snapshot.vehicle.model == f"{truth.make} {truth.model}"
+    assert snapshot.vehicle.vin == truth.vin
+    assert snapshot.vehicle.make is None
+    capabilities = snapshot.vehicle.capabilities
+    assert capabilities.features == BASE_FEATURES | {Feature.TARGET_SOC}
+    assert (capabilities.target_soc_min, capabilities.target_soc_max) == (0, 100)
+    assert not capabilities.supports(Feature.RANGE)
+    assert not capabilities.supports(Feature.BOOST)
+    assert not capabilities.supports(Feature.READY_TIME)
+    assert snapshot.schedule is not None
+    slots = snapshot.schedule.slots
+    assert slots
+    assert slots[0].start == start
+    assert slots[0].power_w == truth.max_power_w
+    assert all(slot.end <= tonight.departure for slot in slots)
+
+
+async def test_fleet_plugged_in_and_complete(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Waiting for cheap hours is plugged_in; at the target it is complete."""
+    vehicle_id = vehicle_ids(sim)[0]
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.state.charging_status is ChargingStatus.COMPLETE
+    assert snapshot.state.state_of_charge == pytest.approx(90)
+    advance_to(sim, current_schedule(sim, vehicle_id).departure + timedelta(hours=1))
+    tonight = current_schedule(sim, vehicle_id)
+    advance_to(sim, tonight.arrival + timedelta(minutes=1))
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.state.charging_status is ChargingStatus.PLUGGED_IN
+    assert snapshot.state.charging is False
+    assert snapshot.state.charge_power_w == 0
+    assert snapshot.state.state_of_charge == tonight.start_soc
+    assert snapshot.state.energy_added_wh == 0
+
+
+async def test_window_edges_are_at_the_depot(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Planned arrival and departure themselves count as at the depot."""
+    vehicle_id = vehicle_ids(sim)[0]
+    current = current_schedule(sim, vehicle_id)
+    advance_to(sim, current.departure)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.state.charging_status is ChargingStatus.COMPLETE
+    sim.advance(0.001)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.state.charging_status is ChargingStatus.DISCONNECTED
+    tonight = current_schedule(sim, vehicle_id)
+    advance_to(sim, tonight.arrival)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.state.charging_status is ChargingStatus.PLUGGED_IN
+    assert snapshot.state.state_of_charge == tonight.start_soc
+
+
+async def test_fleet_on_the_road(client: ChargEyeClient, sim: Simulator) -> None:
+    """Outside every window: disconnected, no soc; energy is the last session's."""
+    vehicle_id = vehicle_ids(sim)[0]
+    previous = current_schedule(sim, vehicle_id)
+    advance_to(sim, previous.departure + timedelta(hours=3))
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    state = snapshot.state
+    assert state.charging_status is ChargingStatus.DISCONNECTED
+    assert state.plugged_in is False
+    assert state.charging is False
+    assert state.state_of_charge is None
+    assert state.energy_added_wh == pytest.approx(
+        sim.chargeye.plan(previous).energy_until(int(1e15))
+    )
+    assert snapshot.schedule is not None
+    assert (
+        snapshot.schedule.next_departure == current_schedule(sim, vehicle_id).departure
+    )
+
+
+async def test_vehicle_without_schedules(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """No schedule: disconnected, no target and no target capability."""
+    sim.chargeye.fleet.add_vehicle(depot_pattern=False, id="bus-new")
+    snapshot = (await client.async_get_fleet()).vehicles["bus-new"]
+    assert snapshot.error is None
+    assert snapshot.state.charging_status is ChargingStatus.DISCONNECTED
+    assert snapshot.state.energy_added_wh is None
+    assert snapshot.state.updated_at is None
+    assert snapshot.schedule is None
+    assert snapshot.preferences.target_soc is None
+    assert snapshot.vehicle.capabilities.features == BASE_FEATURES
+    with pytest.raises(InvalidInputError):
+        await client.async_update_preferences(
+            snapshot, PreferencesUpdate(target_soc=80)
+        )
+
+
+# --- preferences ---------------------------------------------------------------------------
+
+
+async def _snapshot(
+    client: ChargEyeClient, sim: Simulator, index: int = 0
+) -> VehicleSnapshot:
+    fleet = await client.async_get_fleet()
+    sim.requests.clear()
+    return fleet.vehicles[vehicle_ids(sim)[index]]
+
+
+async def test_switch_smart_charging(client: ChargEyeClient, sim: Simulator) -> None:
+    """Smart charging is the vehicle's enableChargeScheduling, sent alone by PATCH."""
+    snapshot = await _snapshot(client, sim)
+    vehicle_id = snapshot.vehicle.id
+    preferences = await client.async_update_preferences(
+        snapshot, PreferencesUpdate(smart_charging=False)
+    )
+    (entry,) = sent(sim)
+    assert entry.method == "PATCH"
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}"
+    assert entry.json == {"enableChargeScheduling": False}
+    assert entry.headers["Authorization"] == f"Bearer {jwt(sim)}"
+    assert preferences.smart_charging is False
+    assert preferences.target_soc == snapshot.preferences.target_soc
+    assert sim.chargeye.fleet.vehicles[vehicle_id].smart_charging is False
+
+
+async def test_set_target_on_the_current_schedule(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """The target is the current-or-next schedule's targetSoC, patched by id."""
+    snapshot = await _snapshot(client, sim)
+    vehicle_id = snapshot.vehicle.id
+    current = current_schedule(sim, vehicle_id)
+    preferences = await client.async_update_preferences(
+        snapshot, PreferencesUpdate(target_soc=75)
+    )
+    (entry,) = sent(sim)
+    assert entry.method == "PATCH"
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
+    assert entry.json == {"schedules": [{"id": current.id, "targetSoC": 75}]}
+    assert preferences.target_soc == 75
+    assert preferences.smart_charging == snapshot.preferences.smart_charging
+    assert current.target_soc == 75
+
+
+async def test_set_both(client: ChargEyeClient, sim: Simulator) -> None:
+    """Two changes: two requests, each with only its field."""
+    snapshot = await _snapshot(client, sim, 2)
+    preferences = await client.async_update_preferences(
+        snapshot, PreferencesUpdate(smart_charging=True, target_soc=100)
+    )
+    assert [entry.json for entry in sent(sim)] == [
+        {"enableChargeScheduling": True},
+        {
+            "schedules": [
+                {"id": current_schedule(sim, snapshot.vehicle.id).id, "targetSoC": 100}
+            ]
+        },
+    ]
+    assert (preferences.smart_charging, preferences.target_soc) == (True, 100)
+
+
+async def test_set_target_without_a_refresh_first(
+    client: ChargEyeClient,
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """A client that has not refreshed asks for the current schedule before patching it."""
+    snapshot = await _snapshot(client, sim)
+    fresh = ChargEyeClient(
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+    await fresh.async_update_preferences(snapshot, PreferencesUpdate(target_soc=60))
+    vehicle_id = snapshot.vehicle.id
+    assert calls(sim) == [
+        ("GET", "/auth/refreshAccessToken"),
+        ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming"),
+        ("PATCH", f"/vehicles/{vehicle_id}/schedules"),
+    ]
+    assert current_schedule(sim, vehicle_id).target_soc == 60
+
+
+async def test_set_target_when_no_schedule_is_left(
+    client: ChargEyeClient,
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """Without a cached id and no upcoming schedule left, there is nothing to set."""
+    snapshot = await _snapshot(client, sim)
+    vehicle = sim.chargeye.fleet.vehicles[snapshot.vehicle.id]
+    sim.chargeye.add_schedules(vehicle, [], replace=True)
+    fresh = ChargEyeClient(
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+    with pytest.raises(UnsupportedError):
+        await fresh.async_update_preferences(snapshot, PreferencesUpdate(target_soc=70))
+    assert calls(sim)[-1] == ("GET", f"/vehicles/{vehicle.id}/schedules/upcoming")
+
+
+async def test_set_target_on_a_vanished_schedule(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """ChargEye skipping the schedule (deleted meanwhile) is a rejection with its message."""
+    snapshot = await _snapshot(client, sim)
+    vehicle = sim.chargeye.fleet.vehicles[snapshot.vehicle.id]
+    sim.chargeye.add_schedules(vehicle, [], replace=True)
+    with pytest.raises(ProviderRejectedError) as err:
+        await client.async_update_preferences(
+            snapshot, PreferencesUpdate(target_soc=70)
+        )
+    assert err.value.detail == "No schedules were updated"
+
+
+async def test_smart_charging_not_confirmed(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """An answer without success: true is a rejection."""
+    snapshot = await _snapshot(client, sim)
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            method="PATCH",
+            fields=("success",),
+        )
+    )
+    with pytest.raises(ProviderRejectedError):
+        await client.async_update_preferences(
+            snapshot, PreferencesUpdate(smart_charging=False)
+        )
+
+
+@pytest.mark.parametrize(
+    ("update", "key"),
+    [
+        (PreferencesUpdate(target_soc=101), "out_of_range"),
+        (PreferencesUpdate(target_soc=-1), "out_of_range"),
+        (PreferencesUpdate(minimal_soc=20), "unsupported_feature"),
+        (PreferencesUpdate(ready_time=time(7, 0)), "unsupported_feature"),
+        (PreferencesUpdate(), "nothing_to_change"),
+    ],
+)
+async def test_invalid_updates_send_nothing(
+    client: ChargEyeClient, sim: Simulator, update: PreferencesUpdate, key: str
+) -> None:
+    """Invalid or unsupported changes are refused before any request."""
+    snapshot = await _snapshot(client, sim)
+    with pytest.raises(InvalidInputError) as err:
+        await client.async_update_preferences(snapshot, update)
+    assert err.value.translation_key == key
+    assert sent(sim) == []
+
+
+async def test_boost_is_unsupported(client: ChargEyeClient, sim: Simulator) -> None:
+    """ChargEye has no boost."""
+    snapshot = await _snapshot(client, sim)
+    with pytest.raises(UnsupportedError):
+        await client.async_set_boost(snapshot, True)
+    assert sent(sim) == []
+
+
+# --- depot schedules -----------------------------------------------------------------------
+
+
+async def test_list_schedules(client: ChargEyeClient, sim: Simulator) -> None:
+    """GET .../schedules with from/to; the schedules come back normalized."""
+    vehicle_id = vehicle_ids(sim)[0]
+    start = sim.clock.now() + timedelta(hours=1)
+    end = start + timedelta(days=1)
+    schedules = await client.async_list_schedules(vehicle_id, start, end)
+    token_call, entry = sent(sim)
+    assert token_call.path.endswith("/auth/refreshAccessToken")
+    assert entry.method == "GET"
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
+    assert dict(entry.query) == {"from": iso(start), "to": iso(end)}
+    expected = [
+        s
+        for s in sim.chargeye.schedules_of(vehicle_id)
+        if s.departure >= start and s.arrival <= end
+    ]
+    assert [s.id for s in schedules] == [s.id for s in expected]
+    for schedule, truth in zip(schedules, expected, strict=True):
+        assert schedule.vehicle_id == vehicle_id
+        assert schedule.planned_arrival == truth.arrival
+        assert schedule.planned_departure == truth.departure
+        assert schedule.target_soc == truth.target_soc
+        assert schedule.start_soc == truth.start_soc
+        assert schedule.location_uid == truth.location_uid
+        assert schedule.recurrence_rule == "FREQ=DAILY"
+        plan = sim.chargeye.plan(truth)
+        assert [slot.start for slot in schedule.slots] == [
+            datetime.fromtimestamp(s.start / 1000, UTC)
+            for s in plan.segments
+            if not s.paused
+        ]
+    sim.requests.clear()
+    everything = await client.async_list_schedules(vehicle_id)
+    (entry,) = sent(sim)
+    assert dict(entry.query) == {}
+    assert len(everything) == len(sim.chargeye.schedules_of(vehicle_id))
+
+
+async def test_add_schedules_replacing_the_future(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """POST with replaceFutureSchedules: the request body, and the ids ChargEye returns."""
+    vehicle_id = vehicle_ids(sim)[0]
+    now = sim.clock.now()
+    future = [s for s in sim.chargeye.schedules_of(vehicle_id) if s.departure > now]
+    keep = future[-1]
+    arrival = keep.departure + timedelta(hours=11)
+    requests = [
+        DepotScheduleRequest(
+            planned_arrival=keep.arrival,
+            planned_departure=keep.departure,
+            target_soc=80,
+        ),
+        DepotScheduleRequest(
+            planned_arrival=arrival,
+            planned_departure=arrival + timedelta(hours=10),
+            target_soc=95.5,
+            start_soc=25,
+            location_uid=sim.chargeye.locations[1].id,
+            recurrence_rule="FREQ=DAILY",
+        ),
+    ]
+    ids, removed = await client.async_add_schedules(
+        vehicle_id, requests, replace_future=True
+    )
+    entry = sent(sim)[-1]
+    assert entry.method == "POST"
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
+    assert entry.json == {
+        "replaceFutureSchedules": True,
+        "schedules": [
+            {
+                "plannedArrivalTime": iso(keep.arrival),
+                "plannedDepartureTime": iso(keep.departure),
+                "targetSoC": 80,
+            },
+            {
+                "plannedArrivalTime": iso(arrival),
+                "plannedDepartureTime": iso(arrival + timedelta(hours=10)),
+                "targetSoC": 95.5,
+                "startSoC": 25,
+                "locationUid": sim.chargeye.locations[1].id,
+                "recurrenceRule": "FREQ=DAILY",
+            },
+        ],
+    }
+    assert ids[0] == keep.id
+    assert sorted(removed) == sorted(s.id for s in future if s.id != keep.id)
+    assert keep.target_soc == 80
+
+
+async def test_add_schedules_without_replacing(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Without the flag the new schedule is added; an overlap is ChargEye's 409."""
+    vehicle_id = vehicle_ids(sim)[0]
+    now = sim.clock.now()
+    arrival = (now + timedelta(days=1)).replace(hour=10, minute=0)
+    request = DepotScheduleRequest(
+        planned_arrival=arrival,
+        planned_departure=arrival + timedelta(hours=2),
+        target_soc=60,
+    )
+    ids, removed = await client.async_add_schedules(
+        vehicle_id, [request], replace_future=False
+    )
+    assert sent(sim)[-1].json["replaceFutureSchedules"] is False
+    assert removed == []
+    assert ids[0] in {s.id for s in sim.chargeye.schedules_of(vehicle_id)}
+    with pytest.raises(ProviderRejectedError) as err:
+        await client.async_add_schedules(vehicle_id, [request], replace_future=False)
+    assert err.value.status == 409
+    assert err.value.detail == f"schedule overlaps existing schedule {ids[0]}"
+
+
+async def test_add_schedule_in_the_past_is_refused_by_chargeye(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """The provider's 400 message is kept in the rejection."""
+    now = sim.clock.now()
+    request = DepotScheduleRequest(
+        planned_arrival=now - timedelta(hours=5),
+        planned_departure=now - timedelta(hours=1),
+        target_soc=60,
+    )
+    with pytest.raises(ProviderRejectedError) as err:
+        await client.async_add_schedules(
+            vehicle_ids(sim)[0], [request], replace_future=True
+        )
+    assert err.value.status == 400
+    assert err.value.detail == "schedules[0].plannedDepartureTime is in the past"
+
+
+async def test_replace_with_no_schedules(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """An empty replace is allowed: it clears the future."""
+    vehicle_id = vehicle_ids(sim)[2]
+    ids, removed = await client.async_add_schedules(vehicle_id, [], replace_future=True)
+    assert sent(sim)[-1].json == {"replaceFutureSchedules": True, "schedules": []}
+    assert ids == []
+    assert removed
+    previous, current = await client.async_get_upcoming(vehicle_id)
+    assert current is None
+    assert previous is not None
+
+
+async def test_patch_schedules(client: ChargEyeClient, sim: Simulator) -> None:
+    """PATCH sends the patches (times as ISO) and returns the skipped ids."""
+    vehicle_id = vehicle_ids(sim)[0]
+    current = current_schedule(sim, vehicle_id)
+    departure = current.departure + timedelta(minutes=30)
+    skipped = await client.async_patch_schedules(
+        vehicle_id,
+        [
+            {"id": current.id, "targetSoC": 85, "plannedDepartureTime": departure},
+            {"id": "unknown", "startSoC": 10},
+        ],
+    )
+    entry = sent(sim)[-1]
+    assert entry.method == "PATCH"
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
+    assert entry.json == {
+        "schedules": [
+            {"id": current.id, "targetSoC": 85, "plannedDepartureTime": iso(departure)},
+            {"id": "unknown", "startSoC": 10},
+        ]
+    }
+    assert skipped == ["unknown"]
+    assert current.target_soc == 85
+    assert current.departure == departure
+
+
+async def test_patch_schedules_all_skipped(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """success: false is a rejection with ChargEye's message."""
+    with pytest.raises(ProviderRejectedError) as err:
+        await client.async_patch_schedules(
+            vehicle_ids(sim)[0], [{"id": "unknown", "targetSoC": 50}]
+        )
+    assert err.value.detail == "No schedules were updated"
+
+
+async def test_get_upcoming(client: ChargEyeClient, sim: Simulator) -> None:
+    """Return previous and currentOrNext, normalized."""
+    vehicle_id = vehicle_ids(sim)[1]
+    previous, current = await client.async_get_upcoming(vehicle_id)
+    truth_previous, truth_current = sim.chargeye.upcoming(vehicle_id)
+    assert previous is not None
+    assert current is not None
+    assert truth_previous is not None
+    assert truth_current is not None
+    assert (previous.id, current.id) == (truth_previous.id, truth_current.id)
+    assert current.planned_departure == truth_current.departure
+    assert calls(sim)[-1] == ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming")
+    with pytest.raises(ProviderRejectedError) as err:
+        await client.async_get_upcoming("nope")
+    assert err.value.status == 404
+    assert err.value.detail == "Vehicle not found"
+
+
+NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("call", "key"),
+    [
+        (
+            lambda c: c.async_add_schedules(
+                "v",
+                [
+                    DepotScheduleRequest(
+                        planned_arrival=NOW, planned_departure=NOW, target_soc=80
+                    )
+                ],
+                replace_future=True,
+            ),
+            "departure_before_arrival",
+        ),
+        (
+            lambda c: c.async_add_schedules(
+                "v",
+                [
+                    DepotScheduleRequest(
+                        planned_arrival=NOW,
+                        planned_departure=NOW - timedelta(hours=1),
+                        target_soc=80,
+                    )
+                ],
+                replace_future=False,
+            ),
+            "departure_before_arrival",
+        ),
+        (
+            lambda c: c.async_add_schedules(
+                "v",
+                [
+                    DepotScheduleRequest(
+                        planned_arrival=NOW,
+                        planned_departure=NOW + timedelta(hours=1),
+                        target_soc=120,
+                    )
+                ],
+                replace_future=True,
+            ),
+            "out_of_range",
+        ),
+        (
+            lambda c: c.async_add_schedules(
+                "v",
+                [
+                    DepotScheduleRequest(
+                        planned_arrival=NOW,
+                        planned_departure=NOW + timedelta(hours=1),
+                        target_soc=80,
+                        start_soc=-5,
+                    )
+                ],
+                replace_future=True,
+            ),
+            "out_of_range",
+        ),
+        (
+            lambda c: c.async_add_schedules(
+                "v",
+                [
+                    DepotScheduleRequest(
+                        planned_arrival=NOW.replace(tzinfo=None),
+                        planned_departure=NOW + timedelta(hours=1),
+                        target_soc=80,
+                    )
+                ],
+                replace_future=True,
+            ),
+            "invalid_datetime",
+        ),
+        (
+            lambda c: c.async_add_schedules("v", [], replace_future=False),
+            "nothing_to_change",
+        ),
+        (lambda c: c.async_patch_schedules("v", []), "nothing_to_change"),
+        (
+            lambda c: c.async_patch_schedules("v", [{"targetSoC": 50}]),
+            "invalid_schedule",
+        ),
+        (
+            lambda c: c.async_patch_schedules("v", [{"id": "s", "targetSoC": 150}]),
+            "out_of_range",
+        ),
+        (
+            lambda c: c.async_patch_schedules("v", [{"id": "s", "startSoC": True}]),
+            "out_of_range",
+        ),
+        (
+            lambda c: c.async_patch_schedules(
+                "v", [{"id": "s", "plannedArrivalTime": "tomorrow"}]
+            ),
+            "invalid_datetime",
+        ),
+        (
+            lambda c: c.async_patch_schedules(
+                "v",
+                [
+                    {
+                        "id": "s",
+                        "plannedArrivalTime": NOW,
+                        "plannedDepartureTime": NOW - timedelta(hours=1),
+                    }
+                ],
+            ),
+            "departure_before_arrival",
+        ),
+        (
+            lambda c: c.async_list_schedules("v", NOW, NOW - timedelta(hours=1)),
+            "invalid_range",
+        ),
+        (
+            lambda c: c.async_list_schedules("v", NOW.replace(tzinfo=None)),
+            "invalid_datetime",
+        ),
+        (lambda c: c.async_get_upcoming(""), "invalid_vehicle"),
+    ],
+)
+async def test_invalid_schedule_input_sends_nothing(
+    client: ChargEyeClient, sim: Simulator, call: Any, key: str
+) -> None:
+    """Caller mistakes are InvalidInputError before any request."""
+    with pytest.raises(InvalidInputError) as err:
+        await call(client)
+    assert err.value.translation_key == key
+    assert sent(sim) == []
+    assert client.requests_made == 0
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+async def test_token_is_cached_and_renewed_before_it_expires(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """One token for 8 h; renewed TOKEN_RENEW_MARGIN before validUntil, not after."""
+    await client.async_validate()
+    expires = sim.chargeye.tokens[jwt(sim)]
+    advance_to(sim, expires - TOKEN_RENEW_MARGIN - timedelta(seconds=1))
+    sim.requests.clear()
+    await client.async_validate()
+    assert calls(sim) == [("GET", "/vehicles")]
+    sim.advance(2)
+    sim.requests.clear()
+    await client.async_validate()
+    assert calls(sim) == [("GET", "/auth/refreshAccessToken"), ("GET", "/vehicles")]
+    assert len(sim.chargeye.tokens) == 2
+    assert sent(sim)[-1].headers["Authorization"] != f"Bearer {jwt_first(sim)}"
+
+
+def jwt_first(sim: Simulator) -> str:
+    """Return the first JWT the simulator issued."""
+    return next(iter(sim.chargeye.tokens))
+
+
+async def test_token_renewed_once_on_401(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A JWT the provider no longer accepts is dropped and the call retried once."""
+    await client.async_validate()
+    sim.chargeye.expire_tokens()
+    sim.requests.clear()
+    fleet = await client.async_get_fleet()
+    assert not fleet.problems
+    assert calls(sim)[:3] == [
+        ("GET", "/vehicles"),
+        ("GET", "/auth/refreshAccessToken"),
+        ("GET", "/vehicles"),
+    ]
+    assert len(sent(sim)) == 3 + len(vehicle_ids(sim))
+
+
+async def test_persistent_401_is_an_auth_error(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A second 401 after renewing is the end: ProviderAuthError, no loop."""
+    sim.faults.add(Fault(kind=FaultKind.AUTH, provider="chargeye", path="/vehicles$"))
+    with pytest.raises(ProviderAuthError):
+        await client.async_get_fleet()
+    assert calls(sim) == [
+        ("GET", "/auth/refreshAccessToken"),
+        ("GET", "/vehicles"),
+        ("GET", "/auth/refreshAccessToken"),
+        ("GET", "/vehicles"),
+    ]
+
+
+async def test_revoked_refresh_token(client: ChargEyeClient, sim: Simulator) -> None:
+    """Revoked: the JWT fails, renewing fails, and that is an auth error."""
+    await client.async_validate()
+    sim.chargeye.revoke_credentials()
+    with pytest.raises(ProviderAuthError) as err:
+        await client.async_get_fleet()
+    assert "refresh token refused" in str(err.value)
+
+
+async def test_token_without_valid_until_uses_the_jwt_expiry(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """When validUntil is missing the JWT's exp claim says when to renew."""
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            path="refreshAccessToken",
+            fields=("validUntil",),
+        )
+    )
+    await client.async_validate()
+    assert client._token_expires == sim.chargeye.tokens[jwt(sim)]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "field"),
+    [
+        (FaultKind.MALFORMED, ProviderResponseError, "body"),
+        (FaultKind.TRUNCATED, ProviderResponseError, "body"),
+        (FaultKind.STATUS, ProviderConnectionError, None),
+    ],
+)
+async def test_bad_token_answers(
+    client: ChargEyeClient,
+    sim: Simulator,
+    fault: FaultKind,
+    error: type[Exception],
+    field: str | None,
+) -> None:
+    """A garbled or failed token endpoint maps like any other call."""
+    sim.faults.add(Fault(kind=fault, provider="chargeye", path="refreshAccessToken"))
+    with pytest.raises(error) as err:
+        await client.async_validate()
+    assert getattr(err.value, "field", None) == field
+
+
+async def test_token_response_without_token(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """No token in the answer: a response error naming it."""
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            path="refreshAccessToken",
+            fields=("token", "validUntil"),
+        )
+    )
+    with pytest.raises(ProviderResponseError) as err:
+        await client.async_validate()
+    assert err.value.field == "token response.token"
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+async def test_connection_error(
+    client_session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    """Nothing listening: a connection error."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = ChargEyeClient(
+        session=client_session,
+        api_url=f"http://127.0.0.1:{port}/chargeye",
+        refresh_token=REFRESH,
+    )
+    with pytest.raises(ProviderConnectionError) as err:
+        await client.async_validate()
+    assert not isinstance(err.value, ProviderTimeoutError)
+    assert REFRESH not in str(err.value)
+
+
+async def test_timeout(
+    sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> None:
+    """No answer within request_timeout: a timeout error."""
+    client = ChargEyeClient(
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+        request_timeout=0.2,
+    )
+    sim.faults.add(
+        Fault(kind=FaultKind.TIMEOUT, provider="chargeye", path="/vehicles$")
+    )
+    with pytest.raises(ProviderTimeoutError):
+        await client.async_get_fleet()
+
+
+@pytest.mark.parametrize("http_date", [False, True])
+async def test_rate_limited(
+    client: ChargEyeClient, sim: Simulator, http_date: bool
+) -> None:
+    """429: a rate-limit error with Retry-After in seconds, given as seconds or a date."""
+    retry_after = (
+        format_datetime(sim.clock.now() + timedelta(seconds=120), usegmt=True)
+        if http_date
+        else "17"
+    )
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.RATE_LIMIT,
+            provider="chargeye",
+            path="/upcoming$",
+            retry_after=retry_after,
+        )
+    )
+    with pytest.raises(ProviderRateLimitError) as err:
+        await client.async_get_fleet()
+    assert err.value.retry_after == (120 if http_date else 17)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "field"),
+    [
+        ({"kind": FaultKind.STATUS, "status": 503}, ProviderConnectionError, None),
+        ({"kind": FaultKind.STATUS, "status": 500}, ProviderConnectionError, None),
+        ({"kind": FaultKind.HTML}, ProviderConnectionError, None),
+        ({"kind": FaultKind.HTML, "status": 200}, ProviderResponseError, "body"),
+        ({"kind": FaultKind.MALFORMED}, ProviderResponseError, "body"),
+        ({"kind": FaultKind.TRUNCATED}, ProviderResponseError, "body"),
+        ({"kind": FaultKind.STATUS, "status": 404}, ProviderRejectedError, None),
+    ],
+)
+async def test_vehicle_list_errors(
+    client: ChargEyeClient,
+    sim: Simulator,
+    fault: dict[str, Any],
+    error: type[Exception],
+    field: str | None,
+) -> None:
+    """Failures of the vehicle list fail the refresh with the mapped error."""
+    sim.faults.add(Fault(provider="chargeye", path="/vehicles$", **fault))
+    with pytest.raises(error) as err:
+        await client.async_get_fleet()
+    assert type(err.value) is error
+    assert getattr(err.value, "field", None) == field
+
+
+async def test_one_vehicle_failing_leaves_the_others(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A vehicle whose schedule call fails carries the error; the rest are fine."""
+    ids = vehicle_ids(sim)
+    sim.faults.add(
+        Fault(kind=FaultKind.STATUS, provider="chargeye", vehicle_id=ids[0], status=503)
+    )
+    sim.faults.add(
+        Fault(kind=FaultKind.MALFORMED, provider="chargeye", vehicle_id=ids[1])
+    )
+    fleet = await client.async_get_fleet()
+    assert isinstance(fleet.vehicles[ids[0]].error, ProviderConnectionError)
+    assert isinstance(fleet.vehicles[ids[1]].error, ProviderResponseError)
+    assert fleet.vehicles[ids[2]].error is None
+    assert set(fleet.problems) == {
+        fleet.vehicles[ids[0]].error,
+        fleet.vehicles[ids[1]].error,
+    }
+    broken = fleet.vehicles[ids[0]]
+    assert broken.vehicle.name == sim.chargeye.fleet.vehicles[ids[0]].name
+    assert (
+        broken.state.battery_capacity_wh
+        == sim.chargeye.fleet.vehicles[ids[0]].battery_wh
+    )
+    assert broken.vehicle.capabilities.supports(Feature.TARGET_SOC) is False
+    assert fleet.vehicles[ids[2]].state.charging_status is not ChargingStatus.UNKNOWN
+
+
+async def test_failing_vehicle_keeps_its_target_capability(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """After a good refresh, a failed one keeps the entities (capabilities) it had."""
+    ids = vehicle_ids(sim)
+    await client.async_get_fleet()
+    sim.faults.add(Fault(kind=FaultKind.STATUS, provider="chargeye", vehicle_id=ids[0]))
+    fleet = await client.async_get_fleet()
+    assert fleet.vehicles[ids[0]].error is not None
+    assert fleet.vehicles[ids[0]].vehicle.capabilities.supports(Feature.TARGET_SOC)
+
+
+async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> None:
+    """An item without an id is left out; one with a bad field keeps its id and an error."""
+    ids = vehicle_ids(sim)
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            path="/vehicles$",
+            vehicle_id=ids[0],
+            fields=("id",),
+        )
+    )
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.UNKNOWN_ENUM,
+            provider="chargeye",
+            path="/vehicles$",
+            vehicle_id=ids[1],
+            fields=("fullChargeEnergykWh",),
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert ids[0] not in fleet.vehicles
+    bad = fleet.vehicles[ids[1]]
+    assert isinstance(bad.error, ProviderResponseError)
+    assert (
+        bad.error.field == "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh"
+    )
+    assert fleet.vehicles[ids[2]].error is None
+    fields = {getattr(problem, "field", None) for problem in fleet.problems}
+    assert fields == {
+        "vehicles response.vehicles[0].vehicle.id",
+        "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh",
+    }
+    assert calls(sim).count(("GET", f"/vehicles/{ids[2]}/schedules/upcoming")) == 1
+    assert ("GET", f"/vehicles/{ids[1]}/schedules/upcoming") not in calls(sim)
+
+
+async def test_unknown_enum_values_are_harmless(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """New strategy, trigger, port or tag values change nothing we read."""
+    before = await client.async_get_fleet()
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.UNKNOWN_ENUM,
+            provider="chargeye",
+            fields=("strategy", "trigger", "type", "interiorHvac", "tag"),
+        )
+    )
+    after = await client.async_get_fleet()
+    assert after.problems == ()
+    assert {k: v.state for k, v in after.vehicles.items()} == {
+        k: v.state for k, v in before.vehicles.items()
+    }
+
+
+async def test_missing_optional_fields_give_none(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Optional fields missing: None (names fall back to the id), nothing breaks."""
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            fields=(
+                "name",
+                "licensePlate",
+                "evModel",
+                "vin",
+                "fullChargeEnergykWh",
+                "enableChargeScheduling",
+                "planMeta",
+                "targetSoC",
+                "energykWh",
+            ),
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    for vehicle_id, snapshot in fleet.vehicles.items():
+        assert snapshot.vehicle.name == vehicle_id
+        assert snapshot.vehicle.model is None
+        assert snapshot.vehicle.vin is None
+        assert snapshot.state.battery_capacity_wh is None
+        assert snapshot.state.updated_at is None
+        assert snapshot.preferences.smart_charging is None
+        assert snapshot.preferences.target_soc is None
+        assert snapshot.state.charging_status is ChargingStatus.PLUGGED_IN
+        assert snapshot.state.energy_added_wh == pytest.approx(
+            sim.chargeye.fleet.vehicles[vehicle_id].session_energy_wh, abs=1
+        )
+
+
+# --- parsers never crash -------------------------------------------------------------------
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(["2026-11-02T18:00:00.000Z", "2026-11-03T06:00:00+01:00", "x"])
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+EPOCH = st.integers(min_value=1_790_000_000_000, max_value=1_800_000_000_000)
+
+
+def _maybe(
+    keys: dict[str, st.SearchStrategy[Any]],
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with any subset of `keys` (values from their strategy or any JSON)."""
+    return st.fixed_dictionaries(
+        {}, optional={key: value | JSON for key, value in keys.items()}
+    )
+
+
+SEGMENT = _maybe(
+    {
+        "from": EPOCH,
+        "to": EPOCH,
+        "powerkW": st.floats(min_value=0, max_value=500),
+        "energykWh": st.floats(min_value=0, max_value=500),
+        "startSoc": st.floats(min_value=0, max_value=100),
+        "endSoc": st.floats(min_value=0, max_value=100),
+        "paused": st.booleans(),
+    }
+)
+TIMES = st.sampled_from(
+    ["2026-11-02T18:00:00.000Z", "2026-11-03T06:00:00Z", "2026-11-02T20:00:00+01:00"]
+)
+EV_SCHEDULE = _maybe(
+    {
+        "id": st.text(min_size=1, max_size=5),
+        "evId": st.text(max_size=5),
+        "plannedArrivalTime": TIMES,
+        "plannedDepartureTime": TIMES,
+        "startSoC": st.floats(min_value=0, max_value=100),
+        "targetSoC": st.floats(min_value=0, max_value=100),
+        "plan": _maybe(
+            {
+                "segments": st.lists(SEGMENT, max_size=3),
+                "pastSegments": st.lists(SEGMENT, max_size=3),
+            }
+        ),
+        "planMeta": _maybe({"timestamp": TIMES}),
+    }
+)
+UPCOMING = _maybe({"previous": EV_SCHEDULE, "currentOrNext": EV_SCHEDULE}) | JSON
+VEHICLE_ITEM = (
+    _maybe(
+        {
+            "vehicle": _maybe(
+                {
+                    "id": st.text(min_size=1, max_size=5),
+                    "name": st.text(max_size=5),
+                    "fullChargeEnergykWh": st.floats(min_value=1, max_value=600),
+                    "enableChargeScheduling": st.booleans(),
+                }
+            )
+        }
+    )
+    | JSON
+)
+RECORD = VehicleRecord(
+    id="v",
+    name="v",
+    model=None,
+    vin=None,
+    battery_capacity_wh=None,
+    smart_charging=None,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=UPCOMING, minutes=st.integers(min_value=-600, max_value=1500))
+def test_upcoming_parser_raises_only_response_errors(data: Any, minutes: int) -> None:
+    """Arbitrary JSON as an upcoming answer: parsed and derived, or a ProviderResponseError."""
+    now = datetime(2026, 11, 2, 18, tzinfo=UTC) + timedelta(minutes=minutes)
+    try:
+        previous, current = parse_upcoming(Payload("chargeye", data, "upcoming"), "v")
+    except ProviderResponseError:
+        return
+    state = plan_state(RECORD, previous, current, now)
+    assert state.charging_status in set(ChargingStatus)
+    for schedule in (previous, current):
+        if schedule is not None:
+            at_depot(schedule.schedule, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=VEHICLE_ITEM)
+def test_vehicle_parser_raises_only_response_errors(data: Any) -> None:
+    """Arbitrary JSON as a vehicle list item: a record or a ProviderResponseError."""
+    try:
+        record = parse_vehicle_item(Payload("chargeye", data, "vehicles[0]"))
+    except ProviderResponseError:
+        return
+    assert record.id
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=EV_SCHEDULE | JSON)
+def test_schedule_parser_raises_only_response_errors(data: Any) -> None:
+    """Arbitrary JSON as an EvSchedule: a DepotSchedule or a ProviderResponseError."""
+    try:
+        parsed = parse_schedule(Payload("chargeye", data, "schedules[0]"), "v")
+    except ProviderResponseError:
+        return
+    assert parsed.schedule.id
+
+
+@settings(max_examples=200, deadline=None)
+@given(token=st.text(max_size=40) | JSON.map(_token))
+def test_jwt_reader_raises_only_response_errors(token: str) -> None:
+    """Arbitrary strings as access tokens: claims or a ProviderResponseError."""
+    try:
+        claims = jwt_claims("chargeye", token)
+    except ProviderResponseError:
+        return
+    assert isinstance(claims, dict)
