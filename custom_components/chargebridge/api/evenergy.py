@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
-import math
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
@@ -193,38 +192,6 @@ def resource_id(provider: str, value: Any, where: str) -> str | None:
     raise ProviderResponseError(provider, "not a resource link", where)
 
 
-def _opt_int(payload: Payload, key: str) -> int | None:
-    """Read a whole number; NaN, infinities and fractions are a wrong type, not a crash."""
-    value = payload.opt_float(key)
-    if value is None:
-        return None
-    if not math.isfinite(value) or value != int(value):
-        raise ProviderResponseError(
-            payload.provider, "wrong type for field", f"{payload.path}.{key}"
-        )
-    return int(value)
-
-
-def _opt_number(payload: Payload, key: str) -> float | None:
-    """Read a finite number."""
-    value = payload.opt_float(key)
-    if value is not None and not math.isfinite(value):
-        raise ProviderResponseError(
-            payload.provider, "wrong type for field", f"{payload.path}.{key}"
-        )
-    return value
-
-
-def _opt_datetime(payload: Payload, key: str) -> datetime | None:
-    """Read an ISO 8601 date-time; one out of range is a wrong type, not a crash."""
-    try:
-        return payload.opt_datetime(key)
-    except OverflowError:
-        raise ProviderResponseError(
-            payload.provider, "wrong type for field", f"{payload.path}.{key}"
-        ) from None
-
-
 def charging_status(log: Payload) -> ChargingStatus:
     """Map a status log to a ChargingStatus: its ``state``, else its booleans.
 
@@ -253,7 +220,7 @@ def charging_status(log: Payload) -> ChargingStatus:
 
 def parse_state(provider: str, vehicle: Payload) -> VehicleState:
     """Telemetry from the expanded ``latest_status_log`` (a bare link or null: nothing)."""
-    capacity = _opt_number(vehicle, "battery_size_watt_hours")
+    capacity = vehicle.opt_float("battery_size_watt_hours")
     raw = vehicle.data.get("latest_status_log")
     if not isinstance(raw, dict):
         if raw is not None and not isinstance(raw, str):
@@ -263,14 +230,14 @@ def parse_state(provider: str, vehicle: Payload) -> VehicleState:
         return VehicleState(battery_capacity_wh=capacity)
     log = Payload(provider, raw, f"{vehicle.path}.latest_status_log")
     return VehicleState(
-        state_of_charge=_opt_number(log, "state_of_charge_percentage"),
+        state_of_charge=log.opt_float("state_of_charge_percentage"),
         charging_status=charging_status(log),
         plugged_in=log.opt_bool("is_plugged_in"),
         charging=log.opt_bool("is_charging"),
-        charge_power_w=_opt_number(log, "charge_rate_watts"),
-        energy_added_wh=_opt_number(log, "charge_energy_added_watt_hours"),
+        charge_power_w=log.opt_float("charge_rate_watts"),
+        energy_added_wh=log.opt_float("charge_energy_added_watt_hours"),
         battery_capacity_wh=capacity,
-        updated_at=_opt_datetime(log, "sampled_at"),
+        updated_at=log.opt_datetime("sampled_at"),
     )
 
 
@@ -280,7 +247,7 @@ def parse_preferences(
     """Smart charging and target as the vehicle resource states them."""
     return ChargingPreferences(
         smart_charging=vehicle.opt_bool("smart_charging_enabled"),
-        target_soc=_opt_int(vehicle, "maximum_charge_limit_percentage"),
+        target_soc=vehicle.opt_int("maximum_charge_limit_percentage"),
         boost=boost,
     )
 
@@ -361,7 +328,7 @@ def parse_token(provider: str, data: Any, now: datetime) -> tuple[str, datetime]
     """Read the access token and when it expires."""
     token = Payload(provider, data, "token")
     access_token = token.req_str("access_token")
-    expires_in = _opt_number(token, "expires_in")
+    expires_in = token.opt_float("expires_in")
     lifetime = (
         DEFAULT_TOKEN_LIFETIME
         if expires_in is None or expires_in <= 0

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 import logging
-import math
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -169,32 +168,6 @@ def _wrong(payload: Payload, key: str) -> ProviderResponseError:
     return ProviderResponseError(NAME, "wrong type for field", where)
 
 
-def _finite(payload: Payload, key: str) -> float | None:
-    """Read a finite number (json.loads accepts NaN and Infinity)."""
-    value = payload.opt_float(key)
-    if value is not None and not math.isfinite(value):
-        raise _wrong(payload, key)
-    return value
-
-
-def _whole(payload: Payload, key: str) -> int | None:
-    """Read a finite whole number."""
-    value = _finite(payload, key)
-    if value is None:
-        return None
-    if value != int(value):
-        raise _wrong(payload, key)
-    return int(value)
-
-
-def _datetime(payload: Payload, key: str) -> datetime | None:
-    """Read an ISO 8601 date-time as aware UTC, refusing unrepresentable dates."""
-    try:
-        return payload.opt_datetime(key)
-    except OverflowError:
-        raise _wrong(payload, key) from None
-
-
 def _hhmm(payload: Payload, key: str) -> time | None:
     """Read a provider "HH:mm" (seconds tolerated), or None."""
     value = payload.opt_str(key)
@@ -210,7 +183,7 @@ def parse_token(data: Any) -> tuple[str, float]:
     """Read the access token and its lifetime in seconds from the token endpoint."""
     payload = Payload(NAME, data, "token")
     token = payload.req_str("access_token")
-    expires_in = _finite(payload, "expires_in")
+    expires_in = payload.opt_float("expires_in")
     if expires_in is None:
         return token, TOKEN_LIFETIME_FALLBACK.total_seconds()
     if not 0 <= expires_in <= MAX_TOKEN_LIFETIME_S:
@@ -230,12 +203,12 @@ def parse_charge_state(payload: Payload | None) -> VehicleState:
         plugged = status is not ChargingStatus.DISCONNECTED
         charging = status is ChargingStatus.CHARGING
     return VehicleState(
-        state_of_charge=_finite(payload, "batteryLevel"),
-        range_km=_finite(payload, "range"),
+        state_of_charge=payload.opt_float("batteryLevel"),
+        range_km=payload.opt_float("range"),
         charging_status=status,
         plugged_in=plugged,
         charging=charging,
-        updated_at=_datetime(payload, "updatedAt"),
+        updated_at=payload.opt_datetime("updatedAt"),
     )
 
 
@@ -324,7 +297,7 @@ def parse_charge_settings(data: Any, path: str, fetched: datetime) -> ChargeSett
     return ChargeSettings(
         raw=payload.data,
         smart_charging=payload.opt_bool("isSmartChargingEnabled"),
-        target_soc=_whole(payload, "desiredBatteryLevel"),
+        target_soc=payload.opt_int("desiredBatteryLevel"),
         departure_times=departures,
         time_zone=payload.opt_str(TIME_ZONE_KEY),
         fetched=fetched,
@@ -375,7 +348,7 @@ def parse_message(payload: Payload) -> ProviderNotice:
 def parse_page(data: Any, path: str) -> tuple[list[Payload], int]:
     """Read a paged envelope: its items and how many pages there are."""
     payload = Payload(NAME, data, path)
-    total_pages = _whole(payload, "totalPages")
+    total_pages = payload.opt_int("totalPages")
     if total_pages is None or total_pages < 0:
         raise ProviderResponseError(
             NAME, "missing required field", f"{path}.totalPages"
