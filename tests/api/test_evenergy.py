@@ -636,6 +636,115 @@ async def test_boost_refused_keeps_the_detail(
     assert err.value.status == 409
     assert err.value.detail == "Smart charging is turned off for this vehicle."
     assert vehicle.boost is False
+    fleet = await client.async_get_fleet()
+    assert fleet.vehicles[vehicle.id].preferences.boost is None
+
+
+async def _boosted(sim: Simulator, client: EvEnergyClient) -> SimVehicle:
+    """Plug in the first car far below its target and boost it through the client."""
+    vehicle = _plugged(sim, next(iter(sim.evenergy.fleet)))
+    vehicle.soc = 20.0
+    vehicle.target_soc = 90
+    sim.evenergy.sync()
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+    assert snapshot.preferences.boost is None
+    await client.async_set_boost(snapshot, True)
+    assert vehicle.boost is True
+    return vehicle
+
+
+async def test_boost_remembered_while_the_session_lasts(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """The vehicle resource has no boost: the one we set is reported on later polls."""
+    vehicle = await _boosted(sim, client)
+    for _ in range(3):
+        sim.advance(300)
+        fleet = await client.async_get_fleet()
+        snapshot = fleet.vehicles[vehicle.id]
+        assert snapshot.state.charging_status is ChargingStatus.CHARGING
+        assert snapshot.preferences.boost is True
+    others = [s for vid, s in fleet.vehicles.items() if vid != vehicle.id]
+    assert others
+    assert all(s.preferences.boost is None for s in others)
+
+    await client.async_set_boost(fleet.vehicles[vehicle.id], False)
+    sim.advance(60)
+    assert (await client.async_get_fleet()).vehicles[
+        vehicle.id
+    ].preferences.boost is False
+
+
+async def test_boost_forgotten_when_the_car_unplugs(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """Unplugging ends the session and its boost: the state is unknown again."""
+    vehicle = await _boosted(sim, client)
+    vehicle.unplug()
+    sim.advance(60)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+    assert snapshot.state.plugged_in is False
+    assert snapshot.preferences.boost is None
+    vehicle.plug_in(sim.clock.now())
+    sim.advance(60)
+    assert (await client.async_get_fleet()).vehicles[
+        vehicle.id
+    ].preferences.boost is None
+
+
+async def test_boost_forgotten_when_the_car_is_full(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """Boost ends at the target (the car is complete, still plugged in)."""
+    vehicle = await _boosted(sim, client)
+    sim.advance(12 * 3600)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+    assert vehicle.boost is False
+    assert snapshot.state.charging_status is ChargingStatus.COMPLETE
+    assert snapshot.state.plugged_in is True
+    assert snapshot.preferences.boost is None
+
+
+async def test_boost_kept_while_the_vehicle_cannot_be_read(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """An unreadable vehicle may still boost; a vehicle that is gone does not."""
+    vehicle = await _boosted(sim, client)
+    fault = sim.faults.add(
+        Fault(
+            kind=FaultKind.UNKNOWN_ENUM,
+            provider="evenergy",
+            vehicle_id=vehicle.id,
+            fields=("is_plugged_in", "maximum_charge_limit_percentage"),
+        )
+    )
+    assert (await client.async_get_fleet()).vehicles[vehicle.id].error is not None
+    sim.faults.remove(fault)
+    assert (await client.async_get_fleet()).vehicles[
+        vehicle.id
+    ].preferences.boost is True
+
+    sim.evenergy.remove_vehicle(vehicle.id)
+    assert vehicle.id not in (await client.async_get_fleet()).vehicles
+    restored = sim.evenergy.add_vehicle(id=vehicle.id)
+    assert restored.id == vehicle.id
+    assert (await client.async_get_fleet()).vehicles[
+        vehicle.id
+    ].preferences.boost is None
+
+
+async def test_update_keeps_the_remembered_boost(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """A PATCH answer has no boost either: the one we set stays in the preferences."""
+    vehicle = await _boosted(sim, client)
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+    preferences = await client.async_update_preferences(
+        replace(snapshot, preferences=replace(snapshot.preferences, boost=None)),
+        PreferencesUpdate(target_soc=95),
+    )
+    assert preferences.target_soc == 95
+    assert preferences.boost is True
 
 
 async def test_boost_without_session(sim: Simulator, client: EvEnergyClient) -> None:
@@ -1093,6 +1202,26 @@ def test_status_mapping_never_crashes(log: dict[str, Any]) -> None:
     with contextlib.suppress(ProviderResponseError):
         status = charging_status(Payload("evenergy", log, "log"))
         assert isinstance(status, ChargingStatus)
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"),
+    [
+        (None, timedelta(hours=1)),
+        (0, timedelta(hours=1)),
+        (-5, timedelta(hours=1)),
+        (5.8e-117, timedelta(seconds=1)),
+        (0.4, timedelta(seconds=1)),
+        (3600, timedelta(hours=1)),
+        (1e20, timedelta(days=3650)),
+    ],
+)
+def test_token_lifetime(expires_in: float | None, lifetime: timedelta) -> None:
+    """No or a non-positive expires_in: an hour; at least a second, at most ten years."""
+    data: dict[str, Any] = {"access_token": "token"}
+    if expires_in is not None:
+        data["expires_in"] = expires_in
+    assert parse_token("evenergy", data, NOW) == ("token", NOW + lifetime)
 
 
 @settings(max_examples=200)

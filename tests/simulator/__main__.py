@@ -32,6 +32,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
     parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="stop the clock: time moves only through POST /_admin/clock (benchmarks)",
+    )
+    parser.add_argument(
         "--start",
         type=datetime.fromisoformat,
         default=None,
@@ -52,7 +57,8 @@ def _banner(server: SimulatorServer, seconds: float) -> str:
         f"ChargeBridge simulator on {server.url} (ready in {seconds:.2f} s)",
         (
             f"  {sim.vehicle_count} vehicles per provider, seed {sim.seed}, "
-            f"latency {sim.latency_ms:g} ms, clock x{sim.clock.speed:g} from "
+            f"latency {sim.latency_ms:g} ms, clock "
+            f"{f'x{sim.clock.speed:g}' if sim.clock.realtime else 'frozen'} at "
             f"{sim.clock.now().isoformat(timespec='seconds')}"
         ),
         f"  admin: {server.url}/_admin/state",
@@ -73,7 +79,7 @@ async def _serve(args: argparse.Namespace, started: float) -> None:
     sim = Simulator(
         vehicles=args.vehicles,
         seed=args.seed,
-        clock=SimClock(start, realtime=True, speed=args.speed),
+        clock=SimClock(start, realtime=not args.frozen, speed=args.speed),
         latency_ms=args.latency_ms,
     )
     stop = asyncio.Event()

@@ -144,8 +144,12 @@ def _isoformat(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=16384)
 def make_id(prefix: str, *parts: object) -> str:
-    """Make a deterministic id: 4-letter prefix + 26 Crockford characters from a hash of parts."""
+    """Make a deterministic id: 4-letter prefix + 26 Crockford characters from a hash of parts.
+
+    Cached: a vehicle list names every car's make, model and trim ids on every request.
+    """
     digest = hashlib.blake2b(
         ":".join(str(part) for part in parts).encode(), digest_size=17
     ).digest()
@@ -314,6 +318,16 @@ class _Catalogue:
     make_id: str
     model_id: str
     trim_id: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _catalogue(seed: int, make: str, model: str, battery_wh: float) -> _Catalogue:
+    """Make, model and trim ids (cached: every listed car names them several times)."""
+    return _Catalogue(
+        make_id=make_id("vmak", seed, make),
+        model_id=make_id("vmod", seed, make, model),
+        trim_id=make_id("trim", seed, make, model, battery_wh),
+    )
 
 
 class State:
@@ -552,13 +566,8 @@ class State:
 
     def catalogue(self, vehicle: SimVehicle) -> _Catalogue:
         """Ids of the vehicle's make, model and trim."""
-        seed = self.sim.seed
-        return _Catalogue(
-            make_id=make_id("vmak", seed, vehicle.make),
-            model_id=make_id("vmod", seed, vehicle.make, vehicle.model),
-            trim_id=make_id(
-                "trim", seed, vehicle.make, vehicle.model, vehicle.battery_wh
-            ),
+        return _catalogue(
+            self.sim.seed, vehicle.make, vehicle.model, vehicle.battery_wh
         )
 
     def _status_state(self, vehicle: SimVehicle) -> str:
@@ -813,6 +822,7 @@ class _Renderer:
         }
 
 
+@functools.lru_cache(maxsize=256)
 def _sub_expansions(expand: frozenset[str], prefix: str) -> frozenset[str]:
     """Expansions below ``prefix`` ("trim.model.make" under "trim" is "model.make")."""
     if not prefix:

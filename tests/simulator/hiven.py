@@ -232,6 +232,17 @@ class State:
         self._observe(now)
         return now
 
+    def sync_vehicle(self, fleet: Fleet, vehicle: SimVehicle) -> datetime:
+        """Advance one car to now and record its sessions: what a per-device request reads.
+
+        The other cars catch up at the next sync(); a car's physics does not depend on when
+        it is observed, and a status request stays O(1) in a fleet of a thousand cars.
+        """
+        now = self.sim.clock.now()
+        vehicle.advance_to(now, fleet.prices)
+        self._track(vehicle, now)
+        return now
+
     def location_of(self, user_id: str) -> str:
         """Return the one charging location each user has."""
         return self.location_id if user_id == self.user_id else self.other_location_id
@@ -692,10 +703,18 @@ class _Api:
         state._close_open_session(vehicle, self.sim.clock.now())
         return web.Response(status=200)
 
+    def _synced_ev(self, request: web.Request) -> tuple[SimVehicle, datetime]:
+        """Return the requested car, advanced to now (the rest of the fleet is not read)."""
+        fleet, vehicle = self._device(request)
+        if vehicle is None:
+            device_id = request.match_info["device_id"]
+            raise HivenError(409, f"Device with id {device_id} is not an EV")
+        return vehicle, self.state.sync_vehicle(fleet, vehicle)
+
     async def get_status(self, request: web.Request) -> web.Response:
         """GET /v1/hiven/devices/:id/status."""
-        now = self.state.sync()
-        return web.json_response(self.state.status_json(self._ev(request), now))
+        vehicle, now = self._synced_ev(request)
+        return web.json_response(self.state.status_json(vehicle, now))
 
     async def get_preferences(self, request: web.Request) -> web.Response:
         """GET /v2/hiven/devices/:id/smart-charging/ev-preferences."""
@@ -779,8 +798,7 @@ class _Api:
 
     async def get_schedule(self, request: web.Request) -> web.Response:
         """GET …/smart-charging/schedule: 404 unless plugged in with smart charging on."""
-        now = self.state.sync()
-        vehicle = self._ev(request)
+        vehicle, now = self._synced_ev(request)
         if not (vehicle.plugged_in and vehicle.smart_charging):
             raise HivenError(
                 404, f"Smart charging schedule for device {vehicle.id} not found"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import logging
 import re
@@ -75,12 +75,17 @@ BOOST_END = "boost_end"
 # (+1 token) against the default budget of 1000/hour, leaving 40 % for writes and boosts.
 DEFAULT_SCAN_INTERVAL = timedelta(minutes=5)
 MIN_SCAN_INTERVAL = timedelta(seconds=60)
+RATE_LIMIT_WINDOW = timedelta(hours=1)
+"""X-RateLimit-Limit (1000 by default) counts requests per rolling hour."""
 
 # [assume] A token response without ``expires_in`` is good for one hour.
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 
 INTEGRATION_BROKEN = "INACTIVE"
 """``integrated`` value meaning the car link broke and the user must reconnect it."""
+
+BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
+"""Charge states after which a boost we switched on is over (session ended or car full)."""
 
 STATUS_BY_STATE: Mapping[str, ChargingStatus] = {
     "DRIVING": ChargingStatus.DISCONNECTED,
@@ -332,7 +337,7 @@ def parse_token(provider: str, data: Any, now: datetime) -> tuple[str, datetime]
     lifetime = (
         DEFAULT_TOKEN_LIFETIME
         if expires_in is None or expires_in <= 0
-        else timedelta(seconds=min(expires_in, 10 * 365 * 86400))
+        else timedelta(seconds=min(max(expires_in, 1), 10 * 365 * 86400))
     )
     return access_token, now + lifetime
 
@@ -369,12 +374,15 @@ class EvEnergyClient(Provider):
     secret_fields: ClassVar[frozenset[str]] = frozenset({"client_secret"})
     default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
     min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
+    rate_limit_window: ClassVar[timedelta] = RATE_LIMIT_WINDOW
     uses_access_token: ClassVar[bool] = True
 
     client_id: str
     client_secret: str = field(repr=False)
     user_id: str
     _user: str = field(default="", init=False, repr=False)
+    _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    """Boost we set per vehicle, until its session ends (the vehicle resource has none)."""
 
     def __post_init__(self) -> None:
         """Check the URL, and reduce the configured user to the id the header carries."""
@@ -473,7 +481,15 @@ class EvEnergyClient(Provider):
             problems.extend(page_problems)
             for snapshot in snapshots:
                 vehicles[snapshot.vehicle.id] = snapshot
+        self._forget_ended_boosts(vehicles)
         for vehicle_id, snapshot in vehicles.items():
+            if vehicle_id in self._boost:
+                vehicles[vehicle_id] = replace(
+                    snapshot,
+                    preferences=replace(
+                        snapshot.preferences, boost=self._boost[vehicle_id]
+                    ),
+                )
             if snapshot.vehicle.link_broken:
                 notices.append(
                     ProviderNotice(code="car_link_broken", vehicle_id=vehicle_id)
@@ -485,6 +501,22 @@ class EvEnergyClient(Provider):
             notices=tuple(notices),
             rate_limit=self.rate_limit,
         )
+
+    def _forget_ended_boosts(self, vehicles: Mapping[str, VehicleSnapshot]) -> None:
+        """Drop the boost of vehicles that are gone, unplugged or full.
+
+        A vehicle whose own data failed keeps its boost: we cannot tell it ended.
+        """
+        for vehicle_id in list(self._boost):
+            snapshot = vehicles.get(vehicle_id)
+            if snapshot is None:
+                del self._boost[vehicle_id]
+                continue
+            state = snapshot.state
+            if snapshot.error is None and (
+                state.charging_status in BOOST_ENDED or state.plugged_in is False
+            ):
+                del self._boost[vehicle_id]
 
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
@@ -499,12 +531,17 @@ class EvEnergyClient(Provider):
             "PATCH", self._url("vehicles", snapshot.vehicle.id), json=body
         )
         vehicle = Payload(self.name, response.data, "vehicle")
-        return parse_preferences(vehicle, boost=snapshot.preferences.boost)
+        return parse_preferences(
+            vehicle,
+            boost=self._boost.get(snapshot.vehicle.id, snapshot.preferences.boost),
+        )
 
     async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
         """Start or end boost on the vehicle's open charging session.
 
         No open session (the car is not plugged in) is refused like the API's own 409.
+        The vehicle resource does not say whether a session boosts, so a boost set here
+        is remembered and reported until the session ends (or boost is ended here).
         """
         if not snapshot.vehicle.capabilities.supports(Feature.BOOST):
             raise InvalidInputError(
@@ -523,6 +560,7 @@ class EvEnergyClient(Provider):
             "POST", self._url("charging_sessions", session_id, action)
         )
         Payload(self.name, response.data, "charging_session").req_str("id")
+        self._boost[snapshot.vehicle.id] = enabled
 
     async def _async_open_session_id(self, vehicle_id: str) -> str | None:
         """Find the vehicle's open session: its newest one in the newest-first list.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+import functools
 import logging
 import re
 from typing import Any, ClassVar
@@ -214,16 +215,27 @@ def parse_charge_state(payload: Payload | None) -> VehicleState:
 
 def parse_capabilities(payload: Payload, *, has_range: bool) -> Capabilities:
     """Read a vehicle's ``capabilities`` strings (unknown strings are ignored)."""
-    features: set[Feature] = {Feature.SMART_CHARGING}
-    for index, item in enumerate(payload.opt_list("capabilities")):
+    names = payload.opt_list("capabilities")
+    for index, item in enumerate(names):
         if not isinstance(item, str):
             raise ProviderResponseError(
                 NAME, "wrong type for field", f"{payload.path}.capabilities[{index}]"
             )
-        features |= CAPABILITY_FEATURES.get(item.casefold(), frozenset())
+    connectable = bool(payload.opt_bool("isConnectable"))
+    return _capabilities(tuple(names), has_range=has_range, connectable=connectable)
+
+
+@functools.lru_cache(maxsize=256)
+def _capabilities(
+    names: tuple[str, ...], *, has_range: bool, connectable: bool
+) -> Capabilities:
+    """Build the capabilities (cached: a fleet's cars share a handful of combinations)."""
+    features: set[Feature] = {Feature.SMART_CHARGING}
+    for name in names:
+        features |= CAPABILITY_FEATURES.get(name.casefold(), frozenset())
     if has_range and Feature.CHARGING_STATUS in features:
         features.add(Feature.RANGE)
-    if payload.opt_bool("isConnectable"):
+    if connectable:
         features.add(Feature.BOOST)
     return Capabilities(
         features=frozenset(features),

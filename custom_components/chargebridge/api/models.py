@@ -310,7 +310,10 @@ class Fleet:
     vehicles: Mapping[str, VehicleSnapshot]
     problems: tuple[ChargeBridgeError, ...] = ()
     notices: tuple[ProviderNotice, ...] = ()
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | None = field(default=None, compare=False)
+    """Not compared: it moves with every request, and no entity shows the fleet's copy
+    (the coordinator reads the client's), so a fleet that differs only here is unchanged
+    and its entities are not even asked (the coordinator compares fleets)."""
 
 
 @dataclass(frozen=True, kw_only=True)

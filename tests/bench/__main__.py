@@ -1,0 +1,338 @@
+"""Run the benchmark: ``python -m tests.bench [--quick] [--sizes 1,10,100,1000]``.
+
+For each fleet size the simulator runs in its own process (``python -m tests.simulator
+--vehicles N --latency-ms 50 --seed 1 --frozen``), and each provider is measured in a fresh
+Home Assistant process (``python -m tests.bench one ...``), so neither the simulator's CPU
+nor another provider's memory is counted. Prints one Markdown table per provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import cProfile
+import json
+import logging
+import os
+from pathlib import Path
+import subprocess
+import sys
+import time
+from typing import IO, Any, Self
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIZES = (1, 10, 100, 1000)
+QUICK_SIZES = (1, 10, 100)
+SIMULATOR_START_TIMEOUT = 60.0
+ONE_TIMEOUT = 900.0
+"""Seconds one provider at one size may take (setup and every refresh)."""
+
+
+def _refreshes_for(size: int) -> int:
+    """Return how many refreshes to measure: fewer for the slowest, largest fleets."""
+    return 3 if size >= 1000 else 5
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("sizes must be whole numbers >= 1")
+    return sizes
+
+
+def _parse_providers(text: str) -> tuple[str, ...]:
+    from .harness import PROVIDERS  # noqa: PLC0415
+
+    providers = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = set(providers) - set(PROVIDERS)
+    if unknown or not providers:
+        raise argparse.ArgumentTypeError(
+            f"unknown provider(s) {sorted(unknown)}; known: {', '.join(PROVIDERS)}"
+        )
+    return providers
+
+
+# --- one provider at one size, in this process --------------------------------------------
+
+
+def simulator_config(provider: str, url: str) -> dict[str, Any]:
+    """Config entry data for the simulator at ``url`` (as SimulatorServer.config gives)."""
+    from tests.simulator import API_PATHS, DEMO_CREDENTIALS  # noqa: PLC0415
+
+    data: dict[str, Any] = {
+        "provider": provider,
+        "api_url": f"{url}{API_PATHS[provider]}",
+    }
+    data.update(DEMO_CREDENTIALS[provider])
+    if provider == "jedlix":
+        data["token_url"] = f"{url}/jedlix-auth/oauth/token"
+        data["audience"] = data["api_url"]
+    return data
+
+
+async def _measure_one(args: argparse.Namespace) -> dict[str, Any]:
+    from unittest.mock import patch  # noqa: PLC0415
+
+    from aiohttp.resolver import ThreadedResolver  # noqa: PLC0415
+    from homeassistant import loader  # noqa: PLC0415
+    from pytest_homeassistant_custom_component.common import async_test_home_assistant  # noqa: PLC0415
+
+    from .harness import RemoteSimulator, measure  # noqa: PLC0415
+
+    # What pytest-homeassistant-custom-component's mock_zeroconf_resolver fixture does:
+    # a plain resolver instead of Home Assistant's mDNS one (the simulator is 127.0.0.1).
+    resolver = ThreadedResolver()
+    resolver.real_close = resolver.close  # type: ignore[attr-defined]
+    profile = cProfile.Profile(time.process_time) if args.profile else None
+    with patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver",
+        return_value=resolver,
+    ):
+        async with async_test_home_assistant() as hass:
+            # What the enable_custom_integrations fixture does: load custom_components/.
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
+            try:
+                async with RemoteSimulator(args.simulator) as sim:
+                    result = await measure(
+                        hass,
+                        sim,
+                        simulator_config(args.provider, args.simulator),
+                        vehicles=args.vehicles,
+                        refreshes=args.refreshes,
+                        warmup=args.warmup,
+                        rtt_ms=args.rtt_ms,
+                        profile=profile,
+                    )
+            finally:
+                await hass.async_stop(force=True)
+    if profile is not None:
+        profile.dump_stats(args.profile)
+    return result.to_json()
+
+
+def run_one(argv: Sequence[str]) -> int:
+    """``python -m tests.bench one``: measure one provider, print the result as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench one")
+    parser.add_argument("--provider", required=True)
+    parser.add_argument("--simulator", required=True, help="simulator base URL")
+    parser.add_argument("--vehicles", type=int, required=True)
+    parser.add_argument("--refreshes", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rtt-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write cProfile stats of the measured refreshes here",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    result = asyncio.run(_measure_one(args))
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+# --- the driver: one simulator per size, one process per provider ------------------------
+
+
+class SimulatorProcess:
+    """``python -m tests.simulator`` in a child process with a frozen clock."""
+
+    def __init__(self, vehicles: int, rtt_ms: float, seed: int) -> None:
+        """Remember what to start."""
+        self.command = [
+            sys.executable,
+            "-m",
+            "tests.simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--vehicles",
+            str(vehicles),
+            "--latency-ms",
+            f"{rtt_ms:g}",
+            "--seed",
+            str(seed),
+            "--frozen",
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> Self:
+        """Start it and read its URL from the first line it prints."""
+        self.process = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+        )
+        stdout: IO[str] | None = self.process.stdout
+        assert stdout is not None
+        deadline = time.monotonic() + SIMULATOR_START_TIMEOUT
+        line = stdout.readline()
+        if " on http" not in line or time.monotonic() > deadline:
+            self.__exit__()
+            raise RuntimeError(f"the simulator did not start: {line!r}")
+        self.url = line.split(" on ", 1)[1].split()[0]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop it (SIGTERM: it shuts down cleanly)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _measure_in_child(
+    provider: str, size: int, url: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    refreshes = args.refreshes or _refreshes_for(size)
+    command = [
+        sys.executable,
+        "-m",
+        "tests.bench",
+        "one",
+        "--provider",
+        provider,
+        "--simulator",
+        url,
+        "--vehicles",
+        str(size),
+        "--refreshes",
+        str(refreshes),
+        "--rtt-ms",
+        f"{args.rtt_ms:g}",
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=ONE_TIMEOUT,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{provider} with {size} vehicles failed (exit {completed.returncode})"
+        )
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["one"]:
+        return run_one(argv[1:])
+
+    from .harness import (  # noqa: PLC0415
+        COLUMNS,
+        MINIMUM_REQUESTS,
+        PROVIDERS,
+        ROUND_TRIPS,
+        Measurement,
+        format_table,
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark ChargeBridge in Home Assistant against the simulator.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"sizes {QUICK_SIZES} only"
+    )
+    parser.add_argument(
+        "--sizes", type=_parse_sizes, help="comma-separated fleet sizes, e.g. 1,50"
+    )
+    parser.add_argument(
+        "--providers",
+        type=_parse_providers,
+        default=PROVIDERS,
+        help="comma-separated providers (default: all four)",
+    )
+    parser.add_argument(
+        "--refreshes",
+        type=int,
+        default=0,
+        help="refreshes measured per size (default 5, 3 at 1000 vehicles)",
+    )
+    parser.add_argument("--rtt-ms", type=float, default=50.0, help="simulated RTT")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    results: dict[str, list[Measurement]] = {
+        provider: [] for provider in args.providers
+    }
+    for size in sizes:
+        with SimulatorProcess(size, args.rtt_ms, args.seed) as simulator:
+            _progress(f"==> {size} vehicles per provider: simulator at {simulator.url}")
+            for provider in args.providers:
+                measured = Measurement.from_json(
+                    _measure_in_child(provider, size, simulator.url, args)
+                )
+                results[provider].append(measured)
+                row = measured.row()
+                _progress(
+                    f"    {provider:9} setup {row['setup s']} s, refresh "
+                    f"{row['refresh ms']} ms, {row['requests']} requests "
+                    f"(minimum {row['minimum']}), CPU {row['CPU ms']} ms, writes "
+                    f"{row['writes unchanged']}, ratio {row['ratio']}"
+                )
+    elapsed = time.monotonic() - started
+
+    import platform  # noqa: PLC0415
+
+    from homeassistant.const import __version__ as ha_version  # noqa: PLC0415
+
+    out = sys.stdout
+    out.write(
+        f"\nChargeBridge benchmark: Home Assistant {ha_version}, Python "
+        f"{platform.python_version()}, RTT {args.rtt_ms:g} ms (simulated), seed "
+        f"{args.seed}, median of {args.refreshes or '5 (3 at 1000)'} refreshes; "
+        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before and "
+        f"{os.getloadavg()[0]:.1f} after; {elapsed:.0f} s\n"
+    )
+    for provider, measurements in results.items():
+        out.write(f"\n### {provider}\n\n")
+        out.write(f"Minimum requests: {MINIMUM_REQUESTS[provider]}. ")
+        out.write(f"Minimum dependent round trips: {ROUND_TRIPS[provider]}.")
+        if provider == "hiven":
+            scheduled = ", ".join(
+                f"N={m.vehicles}: S={m.scheduled}" for m in measurements
+            )
+            out.write(f" ({scheduled})")
+        out.write("\n\n" + format_table(measurements) + "\n")
+    out.write("\nColumns:\n")
+    for title, meaning in COLUMNS.items():
+        out.write(f"- {title}: {meaning}\n")
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(
+                {p: [m.to_json() for m in ms] for p, ms in results.items()}, indent=1
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

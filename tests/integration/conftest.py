@@ -1,0 +1,140 @@
+"""Fixtures for the integration tests: Home Assistant against the running simulator.
+
+Time: the simulator's clock is manual and the provider clients read wall time (token
+expiry, ChargEye's plan "now"), so tests freeze wall time at the simulator's start and
+move both together with the ``advance`` fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+import importlib
+from typing import Any
+from unittest.mock import PropertyMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.chargebridge.api import ProviderName
+from custom_components.chargebridge.api.registry import PROVIDERS
+from custom_components.chargebridge.const import DOMAIN
+from tests.simulator import DEFAULT_TIMEZONE, Simulator, SimulatorServer
+
+# Diagnostics import hassio, whose models cannot be compiled while time is frozen:
+# import it now, before any test freezes time.
+importlib.import_module("homeassistant.components.hassio")
+
+PROVIDER_IDS = [provider.value for provider in ProviderName]
+
+type Advance = Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/chargebridge."""
+
+
+@pytest.fixture(autouse=True)
+async def sim_time(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, sim: Simulator
+) -> None:
+    """Run Home Assistant at the simulator's time and in its time zone."""
+    freezer.move_to(sim.clock.now())
+    await hass.config.async_set_time_zone(DEFAULT_TIMEZONE)
+
+
+@pytest.fixture
+def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, sim: Simulator
+) -> Advance:
+    """Move the simulator and Home Assistant forward together, firing due timers."""
+
+    async def _advance(seconds: float) -> None:
+        sim.advance(seconds)
+        freezer.tick(seconds)
+        async_fire_time_changed(hass)
+        # Scheduled refreshes run as background tasks.
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    return _advance
+
+
+@pytest.fixture(params=PROVIDER_IDS)
+def provider(request: pytest.FixtureRequest) -> str:
+    """Each provider in turn."""
+    return request.param
+
+
+@pytest.fixture
+def provider_config(sim_server: SimulatorServer, provider: str) -> dict[str, Any]:
+    """Config entry data that works against the simulator."""
+    return sim_server.config(provider)
+
+
+@pytest.fixture
+async def account_unique_id(
+    hass: HomeAssistant, sim: Simulator, provider_config: dict[str, Any]
+) -> str:
+    """Return the unique id the config flow gives this account (asked from the simulator)."""
+    fields = {k: v for k, v in provider_config.items() if k != "provider"}
+    client = PROVIDERS[ProviderName(provider_config["provider"])](
+        session=async_get_clientsession(hass), **fields
+    )
+    account = await client.async_validate()
+    sim.requests.clear()
+    return f"{provider_config['provider']}_{account.unique_id}"
+
+
+@pytest.fixture
+def mock_config_entry(
+    provider_config: dict[str, Any], account_unique_id: str
+) -> MockConfigEntry:
+    """Return a config entry for the simulator's demo account of the provider."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=provider_config["provider"],
+        data=provider_config,
+        unique_id=account_unique_id,
+    )
+
+
+@pytest.fixture
+def platforms() -> list[str] | None:
+    """Return the platforms to set up (None: all); platform tests narrow it to one."""
+    return None
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant,
+    sim: Simulator,
+    mock_config_entry: MockConfigEntry,
+    platforms: list[str] | None,
+) -> MockConfigEntry:
+    """Set up the integration for the provider against the simulator."""
+    mock_config_entry.add_to_hass(hass)
+    if platforms is None:
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    else:
+        with patch("custom_components.chargebridge.PLATFORMS", platforms):
+            assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    sim.requests.clear()
+    return mock_config_entry
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create every entity enabled, also those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
