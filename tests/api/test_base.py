@@ -51,6 +51,7 @@ class _TokenClient(Provider):
 
     name: ClassVar[ProviderName] = ProviderName.EVENERGY
     uses_access_token: ClassVar[bool] = True
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
     secret: str = field(repr=False)
     tokens_issued: int = 0
 
@@ -447,3 +448,19 @@ async def test_boost_unsupported_by_default(session: ClientSession) -> None:
     client = _client(session, "https://api.example.com")
     with pytest.raises(UnsupportedError):
         await client.async_set_boost(None, True)  # type: ignore[arg-type]
+
+
+async def test_provider_detail_never_echoes_our_secrets(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """A provider that echoes the secret or token in its error detail is redacted."""
+    state, url = server
+    state.api = lambda request: web.json_response(
+        {"detail": "bad key s3cret with token tok-1"}, status=400
+    )
+    client = _client(session, url)
+    with pytest.raises(ProviderRejectedError) as err:
+        await client._request("GET", f"{url}/api")
+    assert "s3cret" not in str(err.value)
+    assert "tok-1" not in str(err.value)
+    assert "**REDACTED**" in str(err.value)

@@ -515,7 +515,7 @@ class Provider(ABC):
         """Turn a status and body into a Response or the matching error."""
         if 200 <= status < 300:
             return Response(status, headers, self._json(body, status, strict=True))
-        detail = problem_detail(self._json(body, status, strict=False))
+        detail = self._redact(problem_detail(self._json(body, status, strict=False)))
         if status in (401, 403):
             raise ProviderAuthError(
                 self.name,
@@ -529,6 +529,17 @@ class Provider(ABC):
         if status >= 500:
             raise ProviderConnectionError(self.name, f"server error {status}")
         raise ProviderRejectedError(self.name, status, detail)
+
+    def _redact(self, text: str | None) -> str | None:
+        """Remove our own secrets from text a provider wrote (it may echo what we sent)."""
+        if text is None:
+            return None
+        secrets = [getattr(self, name, None) for name in self.secret_fields]
+        secrets.append(self._access_token)
+        for secret in secrets:
+            if isinstance(secret, str) and secret:
+                text = text.replace(secret, "**REDACTED**")
+        return text
 
     def _json(self, body: bytes, status: int, *, strict: bool) -> Any:
         """Decode a JSON body; an empty body is None. Garbage raises only when strict."""
