@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from homeassistant.components.button import ButtonEntity
+from dataclasses import dataclass
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -11,7 +13,15 @@ from .coordinator import ChargeBridgeConfigEntry
 
 PARALLEL_UPDATES = 1
 
-REFRESH = ChargeBridgeAccountEntityDescription(key="refresh", translation_key="refresh")
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeBridgeButtonDescription(
+    ButtonEntityDescription, ChargeBridgeAccountEntityDescription
+):
+    """A button of the account."""
+
+
+REFRESH = ChargeBridgeButtonDescription(key="refresh", translation_key="refresh")
 
 
 async def async_setup_entry(
@@ -27,6 +37,8 @@ async def async_setup_entry(
 
 class ChargeBridgeRefreshButton(ChargeBridgeAccountEntity, ButtonEntity):
     """Fetch the whole account now; refused while the provider's limits say wait."""
+
+    entity_description: ChargeBridgeButtonDescription
 
     async def async_press(self) -> None:
         """Ask the coordinator for a refresh (it enforces the cooldown)."""

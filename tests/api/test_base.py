@@ -415,8 +415,9 @@ async def test_timeout_and_unreachable(
         return web.json_response({})
 
     state.api = slow
-    client = _client(session, url, request_timeout=0.05)
+    client = _client(session, url)
     await client._async_access_token()
+    client.request_timeout = 0.05
     with pytest.raises(ProviderTimeoutError):
         await client._request("GET", f"{url}/api")
     closed = _client(session, "http://127.0.0.1:9")
