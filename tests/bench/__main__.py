@@ -24,6 +24,10 @@ from typing import IO, Any, Self
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIZES = (1, 10, 100, 1000)
 QUICK_SIZES = (1, 10, 100)
+START = "2026-11-03T01:00:00+00:00"
+"""Simulated start: the night to a Tuesday, 02:00 in Amsterdam, when smart charging runs
+in the cheap hours: most cars and buses plugged in, many charging. Fixed, with the seed,
+so every run sees the same fleet in the same state."""
 SIMULATOR_START_TIMEOUT = 60.0
 ONE_TIMEOUT = 900.0
 """Seconds one provider at one size may take (setup and every refresh)."""
@@ -143,7 +147,7 @@ def run_one(argv: Sequence[str]) -> int:
 class SimulatorProcess:
     """``python -m tests.simulator`` in a child process with a frozen clock."""
 
-    def __init__(self, vehicles: int, rtt_ms: float, seed: int) -> None:
+    def __init__(self, vehicles: int, rtt_ms: float, seed: int, start: str) -> None:
         """Remember what to start."""
         self.command = [
             sys.executable,
@@ -159,6 +163,8 @@ class SimulatorProcess:
             f"{rtt_ms:g}",
             "--seed",
             str(seed),
+            "--start",
+            start,
             "--frozen",
         ]
         self.process: subprocess.Popen[str] | None = None
@@ -274,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--rtt-ms", type=float, default=50.0, help="simulated RTT")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--start", default=START, help=f"simulated start time (default {START})"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
@@ -284,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         provider: [] for provider in args.providers
     }
     for size in sizes:
-        with SimulatorProcess(size, args.rtt_ms, args.seed) as simulator:
+        with SimulatorProcess(size, args.rtt_ms, args.seed, args.start) as simulator:
             _progress(f"==> {size} vehicles per provider: simulator at {simulator.url}")
             for provider in args.providers:
                 measured = Measurement.from_json(
@@ -308,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write(
         f"\nChargeBridge benchmark: Home Assistant {ha_version}, Python "
         f"{platform.python_version()}, RTT {args.rtt_ms:g} ms (simulated), seed "
-        f"{args.seed}, median of {args.refreshes or '5 (3 at 1000)'} refreshes; "
+        f"{args.seed}, simulated time {args.start}, median of "
+        f"{args.refreshes or '5 (3 at 1000)'} refreshes; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after; {elapsed:.0f} s\n"
     )

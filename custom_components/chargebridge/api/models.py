@@ -77,7 +77,12 @@ class Weekday(StrEnum):
     @classmethod
     def from_index(cls, index: int) -> Weekday:
         """Map ``date.weekday()`` (0 = Monday) to a member."""
-        return list(cls)[index]
+        return WEEKDAYS[index]
+
+
+WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+"""Monday to Sunday (``date.weekday()`` order), built once: departures are looked up
+for every car on every refresh."""
 
 
 class Feature(StrEnum):
