@@ -104,7 +104,7 @@ async def _measure_one(args: argparse.Namespace) -> dict[str, Any]:
                     result = await measure(
                         hass,
                         sim,
-                        simulator_config(args.provider, args.simulator),
+                        args.config or simulator_config(args.provider, args.simulator),
                         vehicles=args.vehicles,
                         refreshes=args.refreshes,
                         warmup=args.warmup,
@@ -123,6 +123,12 @@ def run_one(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench one")
     parser.add_argument("--provider", required=True)
     parser.add_argument("--simulator", required=True, help="simulator base URL")
+    parser.add_argument(
+        "--config",
+        type=json.loads,
+        help="config entry data as JSON (default: the simulator's demo account); the"
+        " driver passes it so this process need not import the simulator",
+    )
     parser.add_argument("--vehicles", type=int, required=True)
     parser.add_argument("--refreshes", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
@@ -218,6 +224,8 @@ def _measure_in_child(
         provider,
         "--simulator",
         url,
+        "--config",
+        json.dumps(simulator_config(provider, url)),
         "--vehicles",
         str(size),
         "--refreshes",

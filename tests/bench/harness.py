@@ -24,7 +24,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from unittest.mock import patch
 
 import aiohttp
@@ -35,10 +35,14 @@ from homeassistant.helpers.entity import Entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.chargebridge as integration
-from custom_components.chargebridge.api import ChargingStatus, Fleet
+from custom_components.chargebridge.api import Fleet
 from custom_components.chargebridge.api.base import PER_VEHICLE_CONCURRENCY
 from custom_components.chargebridge.api.evenergy import PAGE_SIZE as EVENERGY_PAGE_SIZE
+from custom_components.chargebridge.api.hiven import SCHEDULED_STATUSES
 from custom_components.chargebridge.const import DOMAIN
+
+if TYPE_CHECKING:  # not imported at run time: the simulator is another process
+    from tests.simulator import Simulator
 
 try:  # Newer Home Assistant releases report unchanged writes as their own event.
     from homeassistant.const import EVENT_STATE_REPORTED
@@ -50,8 +54,6 @@ DEFAULT_RTT_MS = 50.0
 CHANGE_SECONDS = 600
 """How far the simulator's clock moves for the closing "something changed" refresh."""
 
-HIVEN_SCHEDULED = frozenset({ChargingStatus.CHARGING, ChargingStatus.PLUGGED_IN})
-"""Hiven statuses where the client also reads the smart-charging schedule."""
 
 ROUND_TRIPS: dict[str, str] = {
     "hiven": (
@@ -112,7 +114,7 @@ def hiven_scheduled(fleet: Fleet) -> int:
         1
         for snapshot in fleet.vehicles.values()
         if snapshot.error is None
-        and snapshot.state.charging_status in HIVEN_SCHEDULED
+        and snapshot.state.charging_status in SCHEDULED_STATUSES
         and snapshot.preferences.smart_charging is not False
     )
 
@@ -146,17 +148,17 @@ class SimulatorControl(Protocol):
 class LocalSimulator:
     """A Simulator object in this process (the smoke test)."""
 
-    def __init__(self, sim: Any) -> None:
-        """Wrap ``tests.simulator.Simulator``."""
+    def __init__(self, sim: Simulator) -> None:
+        """Wrap the simulator."""
         self.sim = sim
 
     async def now(self) -> datetime:
         """Return the simulated time."""
-        return self.sim.clock.now()  # type: ignore[no-any-return]
+        return self.sim.clock.now()
 
     async def advance(self, seconds: float) -> datetime:
         """Move the simulated clock."""
-        return self.sim.advance(seconds)  # type: ignore[no-any-return]
+        return self.sim.advance(seconds)
 
     async def clear_requests(self) -> None:
         """Forget the recorded requests."""
@@ -164,7 +166,7 @@ class LocalSimulator:
 
     async def request_count(self, provider: str) -> int:
         """Count the provider's recorded requests."""
-        return self.sim.requests.count(provider=provider)  # type: ignore[no-any-return]
+        return self.sim.requests.count(provider=provider)
 
 
 class RemoteSimulator:
