@@ -51,6 +51,7 @@ from custom_components.chargebridge.api.evenergy import (
 )
 from custom_components.chargebridge.api.models import ChargingBehavior, Weekday
 from custom_components.chargebridge.api.registry import PROVIDERS
+from tests.api.clients import client_factory
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
 from tests.simulator.evenergy import openapi, openapi_validator
 
@@ -65,18 +66,7 @@ def make_client(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> ClientFactory:
     """Build clients for the simulated account (keyword arguments override the config)."""
-
-    def factory(**overrides: Any) -> EvEnergyClient:
-        config = sim_server.config("evenergy")
-        provider = config.pop("provider")
-        config.update(overrides)
-        client = PROVIDERS[provider](
-            session=client_session, clock=sim.clock.now, **config
-        )
-        assert isinstance(client, EvEnergyClient)
-        return client
-
-    return factory
+    return client_factory(EvEnergyClient, sim, sim_server, client_session)
 
 
 @pytest.fixture

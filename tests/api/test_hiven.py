@@ -49,6 +49,7 @@ from custom_components.chargebridge.api.hiven import (
 )
 from custom_components.chargebridge.api.models import ProviderName, parse_hhmm
 from custom_components.chargebridge.api.registry import PROVIDERS
+from tests.api.clients import client_factory
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
 
 PREFIX = "/hiven"
@@ -62,18 +63,7 @@ def make_client(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> ClientFactory:
     """Build clients for the simulated account (keyword arguments override the config)."""
-
-    def factory(**overrides: Any) -> HivenClient:
-        config = sim_server.config("hiven")
-        provider = config.pop("provider")
-        config.update(overrides)
-        client = PROVIDERS[ProviderName(provider)](
-            session=client_session, clock=sim.clock.now, **config
-        )
-        assert isinstance(client, HivenClient)
-        return client
-
-    return factory
+    return client_factory(HivenClient, sim, sim_server, client_session)
 
 
 @pytest.fixture

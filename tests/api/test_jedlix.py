@@ -54,6 +54,7 @@ from custom_components.chargebridge.api.jedlix import (
     parse_vehicle,
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
+from tests.api.clients import client_factory
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
 
 PATH = "/jedlix/api/v2"
@@ -70,18 +71,7 @@ def make_client(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> ClientFactory:
     """Build clients for the simulated account (keyword arguments override the config)."""
-
-    def factory(**overrides: Any) -> JedlixClient:
-        config = sim_server.config("jedlix")
-        provider = config.pop("provider")
-        config.update(overrides)
-        client = PROVIDERS[provider](
-            session=client_session, clock=sim.clock.now, **config
-        )
-        assert isinstance(client, JedlixClient)
-        return client
-
-    return factory
+    return client_factory(JedlixClient, sim, sim_server, client_session)
 
 
 @pytest.fixture
