@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
@@ -13,9 +13,9 @@ from .coordinator import (
     ChargeBridgeConfigEntry,
     ChargeBridgeCoordinator,
     ChargeBridgeData,
-    account_identifier,
-    device_identifier,
 )
+from .entity import is_current_device, remove_stale_devices
+from .helpers import input_error_key
 from .providers import build_client
 from .services import async_setup_services
 
@@ -36,11 +36,19 @@ async def async_setup_entry(
         client = build_client(hass, entry.data)
     except InvalidInputError as err:
         raise ConfigEntryError(
-            translation_domain=DOMAIN, translation_key=err.translation_key
+            translation_domain=DOMAIN, translation_key=input_error_key(err)
         ) from err
     coordinator = ChargeBridgeCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = ChargeBridgeData(client=client, coordinator=coordinator)
+
+    @callback
+    def _remove_stale_devices() -> None:
+        if coordinator.last_update_success:
+            remove_stale_devices(hass, entry)
+
+    _remove_stale_devices()
+    entry.async_on_unload(coordinator.async_add_listener(_remove_stale_devices))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
@@ -75,12 +83,4 @@ async def async_remove_config_entry_device(
 
     The account device stays as long as the entry does.
     """
-    client = entry.runtime_data.client
-    current = {
-        device_identifier(client, vehicle_id)
-        for vehicle_id in entry.runtime_data.coordinator.data.vehicles
-    } | {account_identifier(entry, client)}
-    return not any(
-        domain == DOMAIN and identifier in current
-        for domain, identifier in device.identifiers
-    )
+    return not is_current_device(entry, device)

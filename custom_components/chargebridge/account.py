@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import ChargeBridgeCoordinator, account_id, account_identifier
+from .coordinator import ChargeBridgeCoordinator
+from .entity import account_id, account_identifier
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,11 +27,10 @@ class ChargeBridgeAccountEntityDescription(EntityDescription):
     exists_fn: Callable[[ChargeBridgeCoordinator], bool] = lambda _: True
 
 
-class ChargeBridgeAccountEntity(Entity):
-    """An entity of the account device (not tied to the fleet's data or availability)."""
+class ChargeBridgeAccountEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
+    """An entity of the account device, updated after every refresh, failed or not."""
 
     _attr_has_entity_name = True
-    _attr_should_poll = False
     entity_description: ChargeBridgeAccountEntityDescription
 
     def __init__(
@@ -37,17 +39,26 @@ class ChargeBridgeAccountEntity(Entity):
         description: ChargeBridgeAccountEntityDescription,
     ) -> None:
         """Tie the entity to the account device of the coordinator's entry."""
-        self.coordinator = coordinator
+        super().__init__(coordinator)
         self.entity_description = description
         entry = coordinator.config_entry
-        client = coordinator.client
+        provider = coordinator.client.name
         self._attr_unique_id = (
-            f"{client.name}_account_{account_id(entry, client)}_{description.key}"
+            f"{provider}_account_{account_id(entry, provider)}_{description.key}"
         )
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, account_identifier(entry, client))},
+            identifiers={(DOMAIN, account_identifier(entry, provider))},
             entry_type=DeviceEntryType.SERVICE,
             manufacturer=coordinator.provider_title,
             translation_key="account",
             translation_placeholders={"provider": coordinator.provider_title},
         )
+
+    @property
+    def available(self) -> bool:
+        """Always: our side of the connection is known even when the provider is not."""
+        return True
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write nothing by default: what an account entity shows is not the fleet."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
@@ -19,39 +20,26 @@ from homeassistant.helpers.selector import (
 from .api import (
     Account,
     ChargeBridgeError,
+    ConfigField,
     InvalidInputError,
+    InvalidUrlError,
+    InvalidUserIdError,
     ProviderAuthError,
     ProviderConnectionError,
-    ProviderName,
     ProviderRateLimitError,
     is_secure_url,
 )
 from .api.registry import PROVIDERS
 from .compat import vol
-from .const import (
-    CONF_PROVIDER,
-    CONF_SCAN_INTERVAL,
-    CONF_USER_ID,
-    DOMAIN,
-    LOGGER,
-    MAX_SCAN_INTERVAL,
-    PROVIDER_TITLES,
-)
+from .const import CONF_PROVIDER, CONF_SCAN_INTERVAL, DOMAIN, LOGGER, MAX_SCAN_INTERVAL
 from .coordinator import ChargeBridgeConfigEntry
-from .providers import PROVIDER_FIELDS, ConfigField, build_client
+from .providers import build_client, client_class
 
 _SELECTORS = {
     "url": TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
     "secret": TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
     "text": TextSelector(),
 }
-
-
-_INPUT_ERRORS: Mapping[str, tuple[str, str]] = {
-    "invalid_url": ("base", "invalid_url"),
-    "invalid_user_id": (CONF_USER_ID, "invalid_user_id"),
-}
-"""What the client refuses before sending anything → (form field, error)."""
 
 
 def _schema(fields: Iterable[ConfigField], *, all_optional: bool = False) -> vol.Schema:
@@ -82,19 +70,21 @@ async def _async_validate(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> tuple[Account | None, dict[str, str]]:
     """Test the credentials with one cheap call; return the account or the form errors."""
-    provider = ProviderName(data[CONF_PROVIDER])
     errors = {
         field.key: "invalid_url"
-        for field in PROVIDER_FIELDS[provider]
+        for field in client_class(data).config_fields
         if field.url and field.key in data and not is_secure_url(data[field.key])
     }
     if errors:
         return None, errors
     try:
         account = await build_client(hass, data).async_validate()
-    except InvalidInputError as err:
-        field, error = _INPUT_ERRORS.get(err.translation_key, ("base", "unknown"))
-        return None, {field: error}
+    except InvalidUrlError:
+        return None, {"base": "invalid_url"}
+    except InvalidUserIdError as err:
+        return None, {err.field: "invalid_user_id"}
+    except InvalidInputError:
+        return None, {"base": "unknown"}
     except ProviderAuthError:
         error = "invalid_auth"
     except (ProviderConnectionError, ProviderRateLimitError):
@@ -126,51 +116,32 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Let the user pick a provider."""
-        return self.async_show_menu(
-            step_id="user", menu_options=[provider.value for provider in ProviderName]
-        )
+        """Let the user pick a provider: each registered provider is a step."""
+        return self.async_show_menu(step_id="user", menu_options=list(PROVIDERS))
 
-    async def async_step_hiven(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for a Hiven account."""
-        return await self._async_step_provider(ProviderName.HIVEN, user_input)
-
-    async def async_step_chargeye(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for a Kempower ChargEye organisation."""
-        return await self._async_step_provider(ProviderName.CHARGEYE, user_input)
-
-    async def async_step_jedlix(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for a Jedlix user in an energy company's environment."""
-        return await self._async_step_provider(ProviderName.JEDLIX, user_input)
-
-    async def async_step_evenergy(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for an ev.energy user."""
-        return await self._async_step_provider(ProviderName.EVENERGY, user_input)
+    def __getattr__(self, name: str) -> Any:
+        """Return ``async_step_<provider>``, the form step of each registered provider."""
+        provider = name.removeprefix("async_step_")
+        if provider != name and provider in PROVIDERS:
+            return partial(self._async_step_provider, provider)
+        raise AttributeError(name)
 
     async def _async_step_provider(
-        self, provider: ProviderName, user_input: dict[str, Any] | None
+        self, provider: str, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show a provider's form; create the entry once its credentials work."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_PROVIDER: provider.value, **_cleaned(user_input)}
+            data = {CONF_PROVIDER: provider, **_cleaned(user_input)}
             account, errors = await _async_validate(self.hass, data)
             if account is not None:
                 await self.async_set_unique_id(f"{provider}_{account.unique_id}")
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=account.title, data=data)
         return self.async_show_form(
-            step_id=provider.value,
+            step_id=provider,
             data_schema=self.add_suggested_values_to_schema(
-                _schema(PROVIDER_FIELDS[provider]), user_input
+                _schema(PROVIDERS[provider].config_fields), user_input
             ),
             errors=errors,
         )
@@ -186,8 +157,8 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for new secrets for the same account."""
         entry = self._get_reauth_entry()
-        provider = ProviderName(entry.data[CONF_PROVIDER])
-        fields = [field for field in PROVIDER_FIELDS[provider] if field.secret]
+        client = client_class(entry.data)
+        fields = [field for field in client.config_fields if field.secret]
         errors: dict[str, str] = {}
         if user_input is not None:
             changes = _cleaned(user_input)
@@ -195,7 +166,7 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass, {**entry.data, **changes}
             )
             if account is not None:
-                await self.async_set_unique_id(f"{provider}_{account.unique_id}")
+                await self.async_set_unique_id(f"{client.name}_{account.unique_id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self.async_update_reload_and_abort(entry, data_updates=changes)
         return self.async_show_form(
@@ -203,7 +174,7 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=_schema(fields),
             errors=errors,
             description_placeholders={
-                "provider": PROVIDER_TITLES[provider],
+                "provider": client.title,
                 "account": entry.title,
             },
         )
@@ -213,8 +184,8 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the URLs or secrets of the same account."""
         entry = self._get_reconfigure_entry()
-        provider = ProviderName(entry.data[CONF_PROVIDER])
-        fields = [field for field in PROVIDER_FIELDS[provider] if not field.account]
+        client = client_class(entry.data)
+        fields = [field for field in client.config_fields if not field.account]
         errors: dict[str, str] = {}
         if user_input is not None:
             changes = _cleaned(user_input)
@@ -226,7 +197,7 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                     data.pop(field.key, None)
             account, errors = await _async_validate(self.hass, data)
             if account is not None:
-                await self.async_set_unique_id(f"{provider}_{account.unique_id}")
+                await self.async_set_unique_id(f"{client.name}_{account.unique_id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self.async_update_reload_and_abort(entry, data=data)
         # Secrets are never shown again: left empty, the stored one is kept.
@@ -249,7 +220,7 @@ class ChargeBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                 schema, user_input or suggested
             ),
             errors=errors,
-            description_placeholders={"provider": PROVIDER_TITLES[provider]},
+            description_placeholders={"provider": client.title},
         )
 
 
@@ -260,7 +231,7 @@ class ChargeBridgeOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the polling interval in seconds."""
-        client = PROVIDERS[ProviderName(self.config_entry.data[CONF_PROVIDER])]
+        client = client_class(self.config_entry.data)
         minimum = int(client.min_scan_interval.total_seconds())
         maximum = int(MAX_SCAN_INTERVAL.total_seconds())
         if user_input is not None:

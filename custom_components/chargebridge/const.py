@@ -11,6 +11,9 @@ from homeassistant.const import Platform
 DOMAIN: Final = "chargebridge"
 LOGGER = logging.getLogger(__package__)
 
+PLAN_SUFFIX: Final = "_plan"
+"""Translation key suffix of an entity whose value the provider estimates from its plan."""
+
 PLATFORMS: Final = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
@@ -22,14 +25,6 @@ PLATFORMS: Final = [
 ]
 
 CONF_PROVIDER: Final = "provider"
-CONF_API_URL: Final = "api_url"
-CONF_API_KEY: Final = "api_key"
-CONF_USER_ID: Final = "user_id"
-CONF_REFRESH_TOKEN: Final = "refresh_token"
-CONF_CLIENT_ID: Final = "client_id"
-CONF_CLIENT_SECRET: Final = "client_secret"
-CONF_TOKEN_URL: Final = "token_url"
-CONF_AUDIENCE: Final = "audience"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 
 MAX_SCAN_INTERVAL: Final = timedelta(hours=1)
@@ -48,29 +43,3 @@ BACKOFF_JITTER: Final = 0.2
 """A backoff pause is shortened by a random share of up to this much of it."""
 RATE_LIMIT_ISSUE_AFTER: Final = 2
 """Refreshes refused with 429 in a row before the quota is reported as a repair issue."""
-
-PROVIDER_TITLES: Final[dict[str, str]] = {
-    "hiven": "Hiven",
-    "chargeye": "Kempower ChargEye",
-    "jedlix": "Jedlix",
-    "evenergy": "ev.energy",
-}
-"""How the providers call themselves (log lines and error messages)."""
-
-PLAN_DERIVED_KEYS: Final[dict[str, frozenset[str]]] = {
-    "chargeye": frozenset(
-        {
-            "state_of_charge",
-            "charging_status",
-            "charge_power",
-            "energy_added",
-            "charging",
-            "plugged_in",
-        }
-    ),
-}
-"""Keys a provider derives from its charging plan, not from the car (no live telemetry).
-
-Their entities keep the key in the unique id but use the translation key ``<key>_plan``,
-so the name says "(plan)".
-"""

@@ -12,20 +12,20 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .coordinator import ChargeBridgeConfigEntry
-from .providers import SECRET_KEYS
+from .providers import account_keys, secret_keys
 
-TO_REDACT = SECRET_KEYS | {
-    "client_id",
-    "user_id",
-    "vin",
-    "license_plate",
-    "location",
-    "locations",
-    "location_uid",
-    "latitude",
-    "longitude",
-}
-"""Secrets, personal identifiers, VINs, plates and anything that places the user."""
+PERSONAL_KEYS = frozenset(
+    {
+        "vin",
+        "license_plate",
+        "location",
+        "locations",
+        "location_uid",
+        "latitude",
+        "longitude",
+    }
+)
+"""VINs, plates and anything that places the user (besides secrets and account ids)."""
 
 
 def as_json(value: Any) -> Any:
@@ -55,9 +55,10 @@ async def async_get_config_entry_diagnostics(
     """Return what support needs to see, without anything that identifies the user."""
     coordinator = entry.runtime_data.coordinator
     client = entry.runtime_data.client
+    to_redact = secret_keys() | account_keys() | PERSONAL_KEYS
     return {
         "entry": {
-            "data": async_redact_data(entry.data, TO_REDACT),
+            "data": async_redact_data(entry.data, to_redact),
             "options": dict(entry.options),
         },
         "polling": {
@@ -70,5 +71,5 @@ async def async_get_config_entry_diagnostics(
             "requests_made": client.requests_made,
             "rate_limit": as_json(client.rate_limit),
         },
-        "fleet": async_redact_data(as_json(coordinator.data), TO_REDACT),
+        "fleet": async_redact_data(as_json(coordinator.data), to_redact),
     }

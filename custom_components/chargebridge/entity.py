@@ -1,24 +1,70 @@
-"""The base entity (one device per vehicle) and how platforms add entities as they appear."""
+"""The base entity (one device per vehicle), device identifiers, adding entities."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from homeassistant.core import callback
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import Feature, VehicleSnapshot
-from .const import DOMAIN, PLAN_DERIVED_KEYS
-from .coordinator import (
-    ChargeBridgeConfigEntry,
-    ChargeBridgeCoordinator,
-    PreferencesWrite,
-    device_identifier,
-)
+from .api import Feature, PreferencesUpdate, VehicleSnapshot
+from .const import DOMAIN, LOGGER, PLAN_SUFFIX
+from .coordinator import ChargeBridgeConfigEntry, ChargeBridgeCoordinator
+
+
+def device_identifier(provider: str, vehicle_id: str) -> str:
+    """Return the device identifier of a vehicle: ``<provider>_<vehicle id>``."""
+    return f"{provider}_{vehicle_id}"
+
+
+def account_id(entry: ConfigEntry, provider: str) -> str:
+    """Return the account's id: the entry's unique id without the provider prefix.
+
+    (The config flow always sets a unique id; an entry without one uses its entry id.)
+    """
+    return (entry.unique_id or entry.entry_id).removeprefix(f"{provider}_")
+
+
+def account_identifier(entry: ConfigEntry, provider: str) -> str:
+    """Return the account device's identifier: ``<provider>_account_<account id>``."""
+    return f"{provider}_account_{account_id(entry, provider)}"
+
+
+def current_identifiers(entry: ChargeBridgeConfigEntry) -> set[str]:
+    """Return the identifiers of the entry's devices as of its latest fleet."""
+    data = entry.runtime_data
+    provider = data.client.name
+    return {
+        device_identifier(provider, vehicle_id)
+        for vehicle_id in data.coordinator.data.vehicles
+    } | {account_identifier(entry, provider)}
+
+
+def is_current_device(entry: ChargeBridgeConfigEntry, device: dr.DeviceEntry) -> bool:
+    """Tell whether a device is one of the entry's current vehicles or its account."""
+    current = current_identifiers(entry)
+    return any(
+        domain == DOMAIN and identifier in current
+        for domain, identifier in device.identifiers
+    )
+
+
+@callback
+def remove_stale_devices(hass: HomeAssistant, entry: ChargeBridgeConfigEntry) -> None:
+    """Detach the entry from devices of vehicles the provider no longer lists."""
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not is_current_device(entry, device):
+            LOGGER.debug("Removing device %s: vehicle is gone", device.name)
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )
 
 
 def supports(feature: Feature) -> Callable[[VehicleSnapshot], bool]:
@@ -44,9 +90,7 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
     _attr_has_entity_name = True
     entity_description: ChargeBridgeEntityDescription
     _written: tuple[object, ...] | None = None
-    """What the last state write showed; None before the first write."""
-    _to_write: tuple[object, ...] | None = None
-    """What the write in progress shows, when the caller already worked it out."""
+    """What the entity showed when its state was last written by a refresh or command."""
 
     def __init__(
         self,
@@ -59,12 +103,12 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
         self.entity_description = description
         vehicle = snapshot.vehicle
         self.vehicle_id = vehicle.id
-        provider = coordinator.client.name
-        self._attr_unique_id = f"{provider}_{vehicle.id}_{description.key}"
-        if description.key in PLAN_DERIVED_KEYS.get(provider, ()):
-            self._attr_translation_key = f"{description.key}_plan"
+        client = coordinator.client
+        self._attr_unique_id = f"{client.name}_{vehicle.id}_{description.key}"
+        if description.key in client.estimated:
+            self._attr_translation_key = f"{description.key}{PLAN_SUFFIX}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, device_identifier(coordinator.client, vehicle.id))},
+            identifiers={(DOMAIN, device_identifier(client.name, vehicle.id))},
             name=vehicle.name,
             manufacturer=vehicle.make,
             model=vehicle.model,
@@ -91,8 +135,7 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
         """Return what a state write would show: availability, state and attributes.
 
         The rest of what Home Assistant writes (name, icon, unit, device class) changes
-        only through the entity registry, which writes through ``async_write_ha_state``
-        and is never skipped.
+        only through the entity registry, which writes the state itself.
         """
         if not self.available:
             return (False, self.capability_attributes)
@@ -104,28 +147,25 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
             self.extra_state_attributes,
         )
 
+    async def async_added_to_hass(self) -> None:
+        """Remember what the first write (right after this) shows."""
+        await super().async_added_to_hass()
+        self._written = self._shown()
+
     @callback
     def _handle_coordinator_update(self) -> None:
-        """Write the state after a refresh only when what the entity shows changed."""
+        """Write the state after an update only when what the entity shows changed."""
+        if not self.coordinator.vehicle_changed(self.vehicle_id):
+            return
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return
-        self._to_write = shown
-        try:
-            self.async_write_ha_state()
-        finally:
-            self._to_write = None
-
-    @callback
-    def _async_write_ha_state(self) -> None:
-        """Write the state (every path: first write, registry change, refresh, command)."""
-        shown = self._to_write if self._to_write is not None else self._shown()
-        super()._async_write_ha_state()
         self._written = shown
+        self.async_write_ha_state()
 
-    async def async_write(self, write: PreferencesWrite) -> None:
+    async def async_update_preferences(self, update: PreferencesUpdate) -> None:
         """Send a change for this vehicle through the coordinator's one write path."""
-        await self.coordinator.async_write(self.vehicle_id, write)
+        await self.coordinator.async_update_preferences(self.vehicle_id, update)
 
 
 def async_add_vehicle_entities[DescriptionT: ChargeBridgeEntityDescription](

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from .api import Fleet, ProviderNotice
+from .api.base import CAR_LINK_BROKEN
 from .const import DOMAIN, LOGGER
 
-CAR_LINK_BROKEN = "car_link_broken"
 RATE_LIMIT_EXHAUSTED = "rate_limit_exhausted"
 GENERIC_NOTICE = "provider_notice"
 """Translation of a notice code we do not know (the provider's own text is shown)."""
@@ -85,19 +86,21 @@ def fleet_issues(
 ) -> dict[str, RepairIssue]:
     """Return the issues a fleet calls for, by issue id.
 
-    Every notice the provider sent, plus a broken car link for each vehicle the
-    provider marks so (whether or not it also sent a notice for it).
+    Every notice the provider sent, and a broken car link for each vehicle marked so even
+    where a fleet carries no notice for it (a fleet not built by the client template).
     """
     names = {
         vehicle_id: snapshot.vehicle.name
         for vehicle_id, snapshot in fleet.vehicles.items()
     }
-    notices = list(fleet.notices)
-    notices.extend(
-        ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
-        for vehicle_id, snapshot in fleet.vehicles.items()
-        if snapshot.vehicle.link_broken
-    )
+    notices = [
+        *fleet.notices,
+        *(
+            ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
+            for vehicle_id, snapshot in fleet.vehicles.items()
+            if snapshot.vehicle.link_broken
+        ),
+    ]
     issues: dict[str, RepairIssue] = {}
     for notice in notices:
         issue = notice_issue(
@@ -153,3 +156,34 @@ class IssueTracker:
     def clear(self) -> None:
         """Delete every issue of the entry (it unloads: nothing watches them any more)."""
         self.sync({})
+
+
+class AccountIssues:
+    """One entry's repair issues: its fleet's (as of the last good refresh) and its quota's."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, provider: str) -> None:
+        """Start with no issues raised."""
+        self._tracker = IssueTracker(hass)
+        self._entry = entry
+        self._provider = provider
+        self._fleet: dict[str, RepairIssue] = {}
+
+    def sync(self, fleet: Fleet | None, *, quota_exhausted: bool) -> None:
+        """Raise what the fleet (None: the last good one) and the quota call for."""
+        entry_id = self._entry.entry_id
+        if fleet is not None:
+            self._fleet = fleet_issues(
+                fleet,
+                provider=self._provider,
+                account=self._entry.title,
+                entry_id=entry_id,
+            )
+        wanted = dict(self._fleet)
+        if quota_exhausted:
+            issue = quota_issue(provider=self._provider, entry_id=entry_id)
+            wanted[issue.issue_id] = issue
+        self._tracker.sync(wanted)
+
+    def clear(self) -> None:
+        """Withdraw every issue of the entry (it unloads: nothing watches them any more)."""
+        self._tracker.clear()

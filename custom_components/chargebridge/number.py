@@ -15,12 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Capabilities, Feature, PreferencesUpdate, VehicleSnapshot
-from .coordinator import (
-    ChargeBridgeConfigEntry,
-    ChargeBridgeCoordinator,
-    PreferencesWrite,
-    update_preferences,
-)
+from .coordinator import ChargeBridgeConfigEntry, ChargeBridgeCoordinator
 from .entity import (
     ChargeBridgeEntity,
     ChargeBridgeEntityDescription,
@@ -39,7 +34,7 @@ class ChargeBridgeNumberDescription(
 
     range_fn: Callable[[Capabilities], tuple[int, int]]
     value_fn: Callable[[VehicleSnapshot], int | None]
-    set_fn: Callable[[int], PreferencesWrite]
+    update_fn: Callable[[int], PreferencesUpdate]
 
 
 DESCRIPTIONS: tuple[ChargeBridgeNumberDescription, ...] = (
@@ -52,7 +47,7 @@ DESCRIPTIONS: tuple[ChargeBridgeNumberDescription, ...] = (
         exists_fn=supports(Feature.TARGET_SOC),
         range_fn=lambda caps: (caps.target_soc_min, caps.target_soc_max),
         value_fn=lambda snapshot: snapshot.preferences.target_soc,
-        set_fn=lambda value: update_preferences(PreferencesUpdate(target_soc=value)),
+        update_fn=lambda value: PreferencesUpdate(target_soc=value),
     ),
     ChargeBridgeNumberDescription(
         key="minimal_soc",
@@ -64,7 +59,7 @@ DESCRIPTIONS: tuple[ChargeBridgeNumberDescription, ...] = (
         exists_fn=supports(Feature.MINIMAL_SOC),
         range_fn=lambda caps: (caps.minimal_soc_min, caps.minimal_soc_max),
         value_fn=lambda snapshot: snapshot.preferences.minimal_soc,
-        set_fn=lambda value: update_preferences(PreferencesUpdate(minimal_soc=value)),
+        update_fn=lambda value: PreferencesUpdate(minimal_soc=value),
     ),
 )
 
@@ -105,4 +100,6 @@ class ChargeBridgeNumberEntity(ChargeBridgeEntity, NumberEntity):
 
     async def async_set_native_value(self, value: float) -> None:
         """Send the new value (whole percent) to the provider."""
-        await self.async_write(self.entity_description.set_fn(round(value)))
+        await self.async_update_preferences(
+            self.entity_description.update_fn(round(value))
+        )

@@ -11,6 +11,7 @@ scheduled one would have to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 import math
 
@@ -21,6 +22,7 @@ from .const import (
     BUDGET_RESERVE,
     IDLE_FACTOR,
     MAX_IDLE_INTERVAL,
+    RATE_LIMIT_ISSUE_AFTER,
 )
 
 ACTIVE_STATUSES = frozenset(
@@ -130,3 +132,101 @@ def refresh_wait(
         if moment is not None
     ]
     return max([timedelta(0), *(moment - now for moment in ready)])
+
+
+class RefreshPacer:
+    """The polling state of one account: when to refresh next, and when we may not.
+
+    It counts failed refreshes (for the backoff) and refusals in a row (for the quota
+    issue), remembers what a refresh costs in requests (for the provider's budget), when
+    the last one ran (for the manual refresh) and until when the provider asked us to wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        scan_interval: timedelta,
+        minimum: timedelta,
+        window: timedelta,
+        jitter: Callable[[], float],
+    ) -> None:
+        """Start at the user's interval, nothing failed yet."""
+        self.scan_interval = scan_interval
+        self.minimum = minimum
+        self.window = window
+        self.jitter = jitter
+        self.requests_per_refresh = 1
+        """What the last successful refresh cost, in HTTP requests (at least 1)."""
+        self.failures = 0
+        self.throttled = 0
+        self.last_refresh: datetime | None = None
+        self.not_before: datetime | None = None
+
+    def started(self, now: datetime) -> None:
+        """Note that a refresh starts now (a manual refresh waits from here)."""
+        self.last_refresh = now
+
+    def succeeded(
+        self, fleet: Fleet, requests: int, rate_limit: RateLimit | None
+    ) -> timedelta:
+        """Record a good refresh; return the adaptive interval within the budget."""
+        self.requests_per_refresh = max(1, requests)
+        self.failures = self.throttled = 0
+        self.not_before = None
+        return self.interval_for(fleet, rate_limit)
+
+    def interval_for(self, fleet: Fleet, rate_limit: RateLimit | None) -> timedelta:
+        """Return the adaptive interval, slowed down where the provider's budget needs it."""
+        interval = adaptive_interval(
+            fleet, scan_interval=self.scan_interval, minimum=self.minimum
+        )
+        budget = self._budget(rate_limit)
+        return interval if budget is None else max(interval, budget)
+
+    def failed(self, rate_limit: RateLimit | None) -> timedelta:
+        """Record a failed refresh and return the pause before the next one.
+
+        Exponential backoff with jitter from the user's interval, never faster than the
+        request budget allows (failed requests count too).
+        """
+        self.failures += 1
+        pause = backoff_interval(
+            self.failures,
+            base=self.scan_interval,
+            minimum=self.minimum,
+            jitter=self.jitter(),
+        )
+        if (budget := self._budget(rate_limit)) is not None:
+            pause = max(pause, budget)
+        return pause
+
+    def throttled_by(
+        self, now: datetime, pause: timedelta, retry_after: float | None
+    ) -> timedelta:
+        """Record a 429: wait what the provider asked for, at least ``pause``."""
+        self.throttled += 1
+        if retry_after is not None:
+            self.not_before = now + timedelta(seconds=retry_after)
+        return rate_limited_interval(retry_after, current=pause, minimum=self.minimum)
+
+    def quota_exhausted(self, rate_limit: RateLimit | None) -> bool:
+        """Whether the provider keeps refusing us (429 in a row) or has no budget left."""
+        return self.throttled >= RATE_LIMIT_ISSUE_AFTER or (
+            rate_limit is not None and rate_limit.remaining == 0
+        )
+
+    def manual_wait(self, now: datetime) -> timedelta:
+        """How long a manual refresh must still wait (zero: it may run now)."""
+        return refresh_wait(
+            now,
+            last_refresh=self.last_refresh,
+            cooldown=self.minimum,
+            not_before=self.not_before,
+        )
+
+    def _budget(self, rate_limit: RateLimit | None) -> timedelta | None:
+        return budget_interval(
+            rate_limit,
+            window=self.window,
+            requests_per_refresh=self.requests_per_refresh,
+        )

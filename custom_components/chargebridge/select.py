@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import ChargingBehavior, Feature, PreferencesUpdate, VehicleSnapshot
-from .coordinator import ChargeBridgeConfigEntry, PreferencesWrite, update_preferences
+from .coordinator import ChargeBridgeConfigEntry
 from .entity import (
     ChargeBridgeEntity,
     ChargeBridgeEntityDescription,
@@ -28,7 +28,7 @@ class ChargeBridgeSelectDescription(
     """A select backed by a vehicle's charging preferences."""
 
     value_fn: Callable[[VehicleSnapshot], str | None]
-    set_fn: Callable[[str], PreferencesWrite]
+    update_fn: Callable[[str], PreferencesUpdate]
 
 
 DESCRIPTIONS: tuple[ChargeBridgeSelectDescription, ...] = (
@@ -42,8 +42,8 @@ DESCRIPTIONS: tuple[ChargeBridgeSelectDescription, ...] = (
             if (behavior := snapshot.preferences.charging_behavior)
             else None
         ),
-        set_fn=lambda option: update_preferences(
-            PreferencesUpdate(charging_behavior=ChargingBehavior(option))
+        update_fn=lambda option: PreferencesUpdate(
+            charging_behavior=ChargingBehavior(option)
         ),
     ),
 )
@@ -73,4 +73,4 @@ class ChargeBridgeSelectEntity(ChargeBridgeEntity, SelectEntity):
 
     async def async_select_option(self, option: str) -> None:
         """Send the chosen option to the provider."""
-        await self.async_write(self.entity_description.set_fn(option))
+        await self.async_update_preferences(self.entity_description.update_fn(option))

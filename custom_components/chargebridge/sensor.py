@@ -228,15 +228,13 @@ class ChargeBridgeAccountSensorEntity(ChargeBridgeAccountEntity, SensorEntity):
     _written: int | None = None
 
     async def async_added_to_hass(self) -> None:
-        """Follow the coordinator's refreshes."""
+        """Remember what the first write (right after this) shows."""
         await super().async_added_to_hass()
         self._written = self.native_value
-        self.async_on_remove(
-            self.coordinator.async_add_refresh_listener(self._handle_refresh)
-        )
 
     @callback
-    def _handle_refresh(self) -> None:
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when the value moved."""
         value = self.native_value
         if value != self._written:
             self._written = value

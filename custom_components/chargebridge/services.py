@@ -1,4 +1,4 @@
-"""Actions: ChargEye depot schedules (arrival, departure, target) for a vehicle."""
+"""Actions: depot schedules (arrival, departure, target) for vehicles that offer them."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from .api import DepotScheduleRequest, Feature
-from .api.chargeye import ChargEyeClient
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import ChargeBridgeConfigEntry, ChargeBridgeCoordinator
+from .helpers import provider_errors
 
 SERVICE_SET_DEPOT_SCHEDULE = "set_depot_schedule"
 ATTR_DEVICE_ID = "device_id"
@@ -51,8 +51,8 @@ def _aware(value: datetime) -> datetime:
 
 def _depot_vehicle(
     hass: HomeAssistant, device_id: str
-) -> tuple[ChargeBridgeCoordinator, ChargEyeClient, str]:
-    """Find the ChargEye vehicle of a device, or explain why it is not one."""
+) -> tuple[ChargeBridgeCoordinator, str]:
+    """Find the depot vehicle of a device, or explain why it is not one."""
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         raise ServiceValidationError(
@@ -77,12 +77,10 @@ def _depot_vehicle(
             if domain != DOMAIN or not identifier.startswith(prefix):
                 continue
             snapshot = coordinator.data.vehicles.get(identifier.removeprefix(prefix))
-            if (
-                isinstance(client, ChargEyeClient)
-                and snapshot is not None
-                and snapshot.vehicle.capabilities.supports(Feature.DEPOT_SCHEDULES)
+            if snapshot is not None and snapshot.vehicle.capabilities.supports(
+                Feature.DEPOT_SCHEDULES
             ):
-                return coordinator, client, snapshot.vehicle.id
+                return coordinator, snapshot.vehicle.id
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="not_a_depot_vehicle",
@@ -92,16 +90,14 @@ def _depot_vehicle(
 
 async def _async_set_depot_schedule(call: ServiceCall) -> ServiceResponse:
     """Add (or with replace_future: make the only future) schedule of a depot vehicle."""
-    coordinator, client, vehicle_id = _depot_vehicle(
-        call.hass, call.data[ATTR_DEVICE_ID]
-    )
+    coordinator, vehicle_id = _depot_vehicle(call.hass, call.data[ATTR_DEVICE_ID])
     request = DepotScheduleRequest(
         planned_arrival=_aware(call.data[ATTR_ARRIVAL]),
         planned_departure=_aware(call.data[ATTR_DEPARTURE]),
         target_soc=call.data[ATTR_TARGET_SOC],
     )
-    async with coordinator.provider_errors():
-        ids, removed = await client.async_add_schedules(
+    async with provider_errors(call.hass, coordinator.config_entry):
+        ids, removed = await coordinator.client.async_add_schedules(
             vehicle_id, [request], replace_future=call.data[ATTR_REPLACE_FUTURE]
         )
     await coordinator.async_request_refresh()

@@ -11,12 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Feature, PreferencesUpdate, VehicleSnapshot
-from .coordinator import (
-    ChargeBridgeConfigEntry,
-    PreferencesWrite,
-    set_boost,
-    update_preferences,
-)
+from .coordinator import ChargeBridgeConfigEntry
 from .entity import (
     ChargeBridgeEntity,
     ChargeBridgeEntityDescription,
@@ -34,7 +29,7 @@ class ChargeBridgeSwitchDescription(
     """A switch backed by a vehicle's charging preferences."""
 
     value_fn: Callable[[VehicleSnapshot], bool | None]
-    set_fn: Callable[[bool], PreferencesWrite]
+    update_fn: Callable[[bool], PreferencesUpdate]
 
 
 DESCRIPTIONS: tuple[ChargeBridgeSwitchDescription, ...] = (
@@ -43,14 +38,14 @@ DESCRIPTIONS: tuple[ChargeBridgeSwitchDescription, ...] = (
         translation_key="smart_charging",
         exists_fn=supports(Feature.SMART_CHARGING),
         value_fn=lambda snapshot: snapshot.preferences.smart_charging,
-        set_fn=lambda on: update_preferences(PreferencesUpdate(smart_charging=on)),
+        update_fn=lambda on: PreferencesUpdate(smart_charging=on),
     ),
     ChargeBridgeSwitchDescription(
         key="boost",
         translation_key="boost",
         exists_fn=supports(Feature.BOOST),
         value_fn=lambda snapshot: snapshot.preferences.boost,
-        set_fn=set_boost,
+        update_fn=lambda on: PreferencesUpdate(boost=on),
     ),
 )
 
@@ -84,8 +79,8 @@ class ChargeBridgeSwitchEntity(ChargeBridgeEntity, SwitchEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Switch on at the provider."""
-        await self.async_write(self.entity_description.set_fn(True))
+        await self.async_update_preferences(self.entity_description.update_fn(True))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Switch off at the provider."""
-        await self.async_write(self.entity_description.set_fn(False))
+        await self.async_update_preferences(self.entity_description.update_fn(False))

@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Feature, PreferencesUpdate, VehicleSnapshot, Weekday
-from .coordinator import ChargeBridgeConfigEntry, PreferencesWrite, update_preferences
+from .coordinator import ChargeBridgeConfigEntry
 from .entity import (
     ChargeBridgeEntity,
     ChargeBridgeEntityDescription,
@@ -28,7 +28,7 @@ class ChargeBridgeTimeDescription(TimeEntityDescription, ChargeBridgeEntityDescr
     """A time backed by a vehicle's charging preferences."""
 
     value_fn: Callable[[VehicleSnapshot], time | None]
-    set_fn: Callable[[time], PreferencesWrite]
+    update_fn: Callable[[time], PreferencesUpdate]
 
 
 def _weekday(day: Weekday) -> ChargeBridgeTimeDescription:
@@ -39,9 +39,7 @@ def _weekday(day: Weekday) -> ChargeBridgeTimeDescription:
         entity_category=EntityCategory.CONFIG,
         exists_fn=supports(Feature.WEEKDAY_READY_TIMES),
         value_fn=lambda snapshot: snapshot.preferences.effective_ready_time(day),
-        set_fn=lambda value: update_preferences(
-            PreferencesUpdate(weekday_ready_times={day: value})
-        ),
+        update_fn=lambda value: PreferencesUpdate(weekday_ready_times={day: value}),
     )
 
 
@@ -51,7 +49,7 @@ DESCRIPTIONS: tuple[ChargeBridgeTimeDescription, ...] = (
         translation_key="ready_time",
         exists_fn=supports(Feature.READY_TIME),
         value_fn=lambda snapshot: snapshot.preferences.ready_time,
-        set_fn=lambda value: update_preferences(PreferencesUpdate(ready_time=value)),
+        update_fn=lambda value: PreferencesUpdate(ready_time=value),
     ),
     *(_weekday(day) for day in Weekday),
 )
@@ -81,6 +79,6 @@ class ChargeBridgeTimeEntity(ChargeBridgeEntity, TimeEntity):
 
     async def async_set_value(self, value: time) -> None:
         """Send the new time (whole minutes) to the provider."""
-        await self.async_write(
-            self.entity_description.set_fn(value.replace(second=0, microsecond=0))
+        await self.async_update_preferences(
+            self.entity_description.update_fn(value.replace(second=0, microsecond=0))
         )

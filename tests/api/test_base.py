@@ -15,18 +15,20 @@ import pytest
 
 from custom_components.chargebridge.api import (
     Account,
+    Capabilities,
     ChargingPreferences,
-    Fleet,
+    Feature,
     InvalidInputError,
+    InvalidUrlError,
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
-    ProviderName,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
     UnsupportedError,
+    Vehicle,
     VehicleSnapshot,
 )
 from custom_components.chargebridge.api.base import (
@@ -49,7 +51,7 @@ Handler = Callable[[web.Request], web.StreamResponse]
 class _TokenClient(Provider):
     """A minimal provider: a bearer token from /token, then API calls."""
 
-    name: ClassVar[ProviderName] = ProviderName.EVENERGY
+    name: ClassVar[str] = "evenergy"
     uses_access_token: ClassVar[bool] = True
     secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
     secret: str = field(repr=False)
@@ -68,8 +70,11 @@ class _TokenClient(Provider):
     async def async_validate(self) -> Account:
         return Account(unique_id="u", title="t")
 
-    async def async_get_fleet(self) -> Fleet:
-        return Fleet(vehicles={})
+    async def _async_list_vehicles(self) -> list[tuple[str, Any]]:
+        return []
+
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot | None:
+        return None
 
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
@@ -291,7 +296,8 @@ def test_client_refuses_clear_text_credentials(session: ClientSession) -> None:
     """An http URL to another host is refused before anything is sent."""
     with pytest.raises(InvalidInputError) as err:
         _client(session, "http://api.example.com")
-    assert err.value.translation_key == "invalid_url"
+    assert type(err.value) is InvalidUrlError
+    assert err.value.field == "api_url"
 
 
 async def test_secret_not_in_repr(session: ClientSession) -> None:
@@ -447,8 +453,15 @@ async def test_gather_per_vehicle_isolates_failures(session: ClientSession) -> N
 async def test_boost_unsupported_by_default(session: ClientSession) -> None:
     """Providers without boost say so clearly."""
     client = _client(session, "https://api.example.com")
+    snapshot = VehicleSnapshot(
+        vehicle=Vehicle(
+            id="car1",
+            name="Car",
+            capabilities=Capabilities(features=frozenset({Feature.BOOST})),
+        )
+    )
     with pytest.raises(UnsupportedError):
-        await client.async_set_boost(None, True)  # type: ignore[arg-type]
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
 
 
 async def test_provider_detail_never_echoes_our_secrets(

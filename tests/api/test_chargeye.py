@@ -17,9 +17,14 @@ import pytest
 from custom_components.chargebridge.api import (
     Account,
     ChargingStatus,
+    DepartureBeforeArrivalError,
     DepotScheduleRequest,
     Feature,
+    InvalidDatetimeError,
     InvalidInputError,
+    InvalidVehicleError,
+    NothingToChangeError,
+    OutOfRangeError,
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
@@ -28,19 +33,21 @@ from custom_components.chargebridge.api import (
     ProviderResponseError,
     ProviderTimeoutError,
     UnsupportedError,
+    UnsupportedFeatureError,
     VehicleSnapshot,
 )
 from custom_components.chargebridge.api.base import TOKEN_RENEW_MARGIN, Payload
 from custom_components.chargebridge.api.chargeye import (
     BASE_FEATURES,
     ChargEyeClient,
-    VehicleRecord,
-    at_depot,
     jwt_claims,
     organisation_of,
+    parse_vehicle_item,
+)
+from custom_components.chargebridge.api.chargeye_plan import (
+    at_depot,
     parse_schedule,
     parse_upcoming,
-    parse_vehicle_item,
     plan_state,
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
@@ -546,73 +553,39 @@ async def test_smart_charging_not_confirmed(
 
 
 @pytest.mark.parametrize(
-    ("update", "key"),
+    ("update", "error"),
     [
-        (PreferencesUpdate(target_soc=101), "out_of_range"),
-        (PreferencesUpdate(target_soc=-1), "out_of_range"),
-        (PreferencesUpdate(minimal_soc=20), "unsupported_feature"),
-        (PreferencesUpdate(ready_time=time(7, 0)), "unsupported_feature"),
-        (PreferencesUpdate(), "nothing_to_change"),
+        (PreferencesUpdate(target_soc=101), OutOfRangeError),
+        (PreferencesUpdate(target_soc=-1), OutOfRangeError),
+        (PreferencesUpdate(minimal_soc=20), UnsupportedFeatureError),
+        (PreferencesUpdate(ready_time=time(7, 0)), UnsupportedFeatureError),
+        (PreferencesUpdate(), NothingToChangeError),
     ],
 )
 async def test_invalid_updates_send_nothing(
-    client: ChargEyeClient, sim: Simulator, update: PreferencesUpdate, key: str
+    client: ChargEyeClient,
+    sim: Simulator,
+    update: PreferencesUpdate,
+    error: type[InvalidInputError],
 ) -> None:
     """Invalid or unsupported changes are refused before any request."""
     snapshot = await _snapshot(client, sim)
     with pytest.raises(InvalidInputError) as err:
         await client.async_update_preferences(snapshot, update)
-    assert err.value.translation_key == key
+    assert type(err.value) is error
     assert sent(sim) == []
 
 
 async def test_boost_is_unsupported(client: ChargEyeClient, sim: Simulator) -> None:
     """ChargEye has no boost."""
     snapshot = await _snapshot(client, sim)
-    with pytest.raises(UnsupportedError):
-        await client.async_set_boost(snapshot, True)
+    with pytest.raises(UnsupportedFeatureError) as err:
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
+    assert err.value.feature == Feature.BOOST
     assert sent(sim) == []
 
 
 # --- depot schedules -----------------------------------------------------------------------
-
-
-async def test_list_schedules(client: ChargEyeClient, sim: Simulator) -> None:
-    """GET .../schedules with from/to; the schedules come back normalized."""
-    vehicle_id = vehicle_ids(sim)[0]
-    start = sim.clock.now() + timedelta(hours=1)
-    end = start + timedelta(days=1)
-    schedules = await client.async_list_schedules(vehicle_id, start, end)
-    token_call, entry = sent(sim)
-    assert token_call.path.endswith("/auth/refreshAccessToken")
-    assert entry.method == "GET"
-    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
-    assert dict(entry.query) == {"from": iso(start), "to": iso(end)}
-    expected = [
-        s
-        for s in sim.chargeye.schedules_of(vehicle_id)
-        if s.departure >= start and s.arrival <= end
-    ]
-    assert [s.id for s in schedules] == [s.id for s in expected]
-    for schedule, truth in zip(schedules, expected, strict=True):
-        assert schedule.vehicle_id == vehicle_id
-        assert schedule.planned_arrival == truth.arrival
-        assert schedule.planned_departure == truth.departure
-        assert schedule.target_soc == truth.target_soc
-        assert schedule.start_soc == truth.start_soc
-        assert schedule.location_uid == truth.location_uid
-        assert schedule.recurrence_rule == "FREQ=DAILY"
-        plan = sim.chargeye.plan(truth)
-        assert [slot.start for slot in schedule.slots] == [
-            datetime.fromtimestamp(s.start / 1000, UTC)
-            for s in plan.segments
-            if not s.paused
-        ]
-    sim.requests.clear()
-    everything = await client.async_list_schedules(vehicle_id)
-    (entry,) = sent(sim)
-    assert dict(entry.query) == {}
-    assert len(everything) == len(sim.chargeye.schedules_of(vehicle_id))
 
 
 async def test_add_schedules_replacing_the_future(
@@ -719,71 +692,20 @@ async def test_replace_with_no_schedules(
     assert sent(sim)[-1].json == {"replaceFutureSchedules": True, "schedules": []}
     assert ids == []
     assert removed
-    previous, current = await client.async_get_upcoming(vehicle_id)
-    assert current is None
-    assert previous is not None
-
-
-async def test_patch_schedules(client: ChargEyeClient, sim: Simulator) -> None:
-    """PATCH sends the patches (times as ISO) and returns the skipped ids."""
-    vehicle_id = vehicle_ids(sim)[0]
-    current = current_schedule(sim, vehicle_id)
-    departure = current.departure + timedelta(minutes=30)
-    skipped = await client.async_patch_schedules(
-        vehicle_id,
-        [
-            {"id": current.id, "targetSoC": 85, "plannedDepartureTime": departure},
-            {"id": "unknown", "startSoC": 10},
-        ],
-    )
-    entry = sent(sim)[-1]
-    assert entry.method == "PATCH"
-    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
-    assert entry.json == {
-        "schedules": [
-            {"id": current.id, "targetSoC": 85, "plannedDepartureTime": iso(departure)},
-            {"id": "unknown", "startSoC": 10},
-        ]
-    }
-    assert skipped == ["unknown"]
-    assert current.target_soc == 85
-    assert current.departure == departure
-
-
-async def test_patch_schedules_all_skipped(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """success: false is a rejection with ChargEye's message."""
-    with pytest.raises(ProviderRejectedError) as err:
-        await client.async_patch_schedules(
-            vehicle_ids(sim)[0], [{"id": "unknown", "targetSoC": 50}]
-        )
-    assert err.value.detail == "No schedules were updated"
-
-
-async def test_get_upcoming(client: ChargEyeClient, sim: Simulator) -> None:
-    """Return previous and currentOrNext, normalized."""
-    vehicle_id = vehicle_ids(sim)[1]
-    previous, current = await client.async_get_upcoming(vehicle_id)
-    truth_previous, truth_current = sim.chargeye.upcoming(vehicle_id)
-    assert previous is not None
-    assert current is not None
-    assert truth_previous is not None
-    assert truth_current is not None
-    assert (previous.id, current.id) == (truth_previous.id, truth_current.id)
-    assert current.planned_departure == truth_current.departure
-    assert calls(sim)[-1] == ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming")
-    with pytest.raises(ProviderRejectedError) as err:
-        await client.async_get_upcoming("nope")
-    assert err.value.status == 404
-    assert err.value.detail == "Vehicle not found"
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert snapshot.error is None
+    # No current or next schedule is left ...
+    assert snapshot.schedule is None
+    assert snapshot.preferences.target_soc is None
+    # ... while the previous one still counts the last session's energy.
+    assert snapshot.state.energy_added_wh is not None
 
 
 NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("call", "key"),
+    ("call", "error"),
     [
         (
             lambda c: c.async_add_schedules(
@@ -795,7 +717,7 @@ NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
                 ],
                 replace_future=True,
             ),
-            "departure_before_arrival",
+            DepartureBeforeArrivalError,
         ),
         (
             lambda c: c.async_add_schedules(
@@ -809,7 +731,7 @@ NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
                 ],
                 replace_future=False,
             ),
-            "departure_before_arrival",
+            DepartureBeforeArrivalError,
         ),
         (
             lambda c: c.async_add_schedules(
@@ -823,7 +745,7 @@ NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
                 ],
                 replace_future=True,
             ),
-            "out_of_range",
+            OutOfRangeError,
         ),
         (
             lambda c: c.async_add_schedules(
@@ -838,7 +760,7 @@ NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
                 ],
                 replace_future=True,
             ),
-            "out_of_range",
+            OutOfRangeError,
         ),
         (
             lambda c: c.async_add_schedules(
@@ -852,62 +774,38 @@ NOW = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
                 ],
                 replace_future=True,
             ),
-            "invalid_datetime",
+            InvalidDatetimeError,
         ),
         (
             lambda c: c.async_add_schedules("v", [], replace_future=False),
-            "nothing_to_change",
-        ),
-        (lambda c: c.async_patch_schedules("v", []), "nothing_to_change"),
-        (
-            lambda c: c.async_patch_schedules("v", [{"targetSoC": 50}]),
-            "invalid_schedule",
+            NothingToChangeError,
         ),
         (
-            lambda c: c.async_patch_schedules("v", [{"id": "s", "targetSoC": 150}]),
-            "out_of_range",
-        ),
-        (
-            lambda c: c.async_patch_schedules("v", [{"id": "s", "startSoC": True}]),
-            "out_of_range",
-        ),
-        (
-            lambda c: c.async_patch_schedules(
-                "v", [{"id": "s", "plannedArrivalTime": "tomorrow"}]
-            ),
-            "invalid_datetime",
-        ),
-        (
-            lambda c: c.async_patch_schedules(
-                "v",
+            lambda c: c.async_add_schedules(
+                "",
                 [
-                    {
-                        "id": "s",
-                        "plannedArrivalTime": NOW,
-                        "plannedDepartureTime": NOW - timedelta(hours=1),
-                    }
+                    DepotScheduleRequest(
+                        planned_arrival=NOW,
+                        planned_departure=NOW + timedelta(hours=1),
+                        target_soc=80,
+                    )
                 ],
+                replace_future=True,
             ),
-            "departure_before_arrival",
+            InvalidVehicleError,
         ),
-        (
-            lambda c: c.async_list_schedules("v", NOW, NOW - timedelta(hours=1)),
-            "invalid_range",
-        ),
-        (
-            lambda c: c.async_list_schedules("v", NOW.replace(tzinfo=None)),
-            "invalid_datetime",
-        ),
-        (lambda c: c.async_get_upcoming(""), "invalid_vehicle"),
     ],
 )
 async def test_invalid_schedule_input_sends_nothing(
-    client: ChargEyeClient, sim: Simulator, call: Any, key: str
+    client: ChargEyeClient,
+    sim: Simulator,
+    call: Any,
+    error: type[InvalidInputError],
 ) -> None:
     """Caller mistakes are InvalidInputError before any request."""
     with pytest.raises(InvalidInputError) as err:
         await call(client)
-    assert err.value.translation_key == key
+    assert type(err.value) is error
     assert sent(sim) == []
     assert client.requests_made == 0
 
@@ -1335,14 +1233,6 @@ VEHICLE_ITEM = (
     )
     | JSON
 )
-RECORD = VehicleRecord(
-    id="v",
-    name="v",
-    model=None,
-    vin=None,
-    battery_capacity_wh=None,
-    smart_charging=None,
-)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1354,7 +1244,7 @@ def test_upcoming_parser_raises_only_response_errors(data: Any, minutes: int) ->
         previous, current = parse_upcoming(Payload("chargeye", data, "upcoming"), "v")
     except ProviderResponseError:
         return
-    state = plan_state(RECORD, previous, current, now)
+    state = plan_state(None, previous, current, now)
     assert state.charging_status in set(ChargingStatus)
     for schedule in (previous, current):
         if schedule is not None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 import contextlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import format_datetime
 import itertools
@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings, strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 import pytest
 
 from custom_components.chargebridge.api import (
@@ -24,6 +25,9 @@ from custom_components.chargebridge.api import (
     ChargingStatus,
     Feature,
     InvalidInputError,
+    InvalidUserIdError,
+    NothingToChangeError,
+    OutOfRangeError,
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
@@ -33,9 +37,10 @@ from custom_components.chargebridge.api import (
     ProviderResponseError,
     ProviderTimeoutError,
     RateLimit,
+    UnsupportedFeatureError,
     VehicleSnapshot,
 )
-from custom_components.chargebridge.api.base import MAX_PAGES, Payload
+from custom_components.chargebridge.api.base import MAX_PAGES, Payload, Response
 from custom_components.chargebridge.api.evenergy import (
     CAPABILITIES,
     EvEnergyClient,
@@ -43,7 +48,6 @@ from custom_components.chargebridge.api.evenergy import (
     next_link,
     normalize_user_id,
     open_session_id,
-    parse_fleet_page,
     parse_token,
     parse_vehicle,
     resource_id,
@@ -143,7 +147,8 @@ async def test_bad_user_id_refused_before_any_request(
             client_secret="secret",
             user_id=value,
         )
-    assert err.value.translation_key == "invalid_user_id"
+    assert type(err.value) is InvalidUserIdError
+    assert err.value.field == "user_id"
 
 
 async def test_insecure_url_refused(client_session: aiohttp.ClientSession) -> None:
@@ -543,32 +548,35 @@ async def test_update_sends_only_what_changes(
 
 
 @pytest.mark.parametrize(
-    ("update", "key"),
+    ("update", "error"),
     [
-        (PreferencesUpdate(target_soc=49), "out_of_range"),
-        (PreferencesUpdate(target_soc=101), "out_of_range"),
-        (PreferencesUpdate(minimal_soc=20), "unsupported_feature"),
-        (PreferencesUpdate(ready_time=NOW.time()), "unsupported_feature"),
+        (PreferencesUpdate(target_soc=49), OutOfRangeError),
+        (PreferencesUpdate(target_soc=101), OutOfRangeError),
+        (PreferencesUpdate(minimal_soc=20), UnsupportedFeatureError),
+        (PreferencesUpdate(ready_time=NOW.time()), UnsupportedFeatureError),
         (
             PreferencesUpdate(weekday_ready_times={Weekday.MONDAY: NOW.time()}),
-            "unsupported_feature",
+            UnsupportedFeatureError,
         ),
         (
             PreferencesUpdate(charging_behavior=ChargingBehavior.ANYWHERE),
-            "unsupported_feature",
+            UnsupportedFeatureError,
         ),
-        (PreferencesUpdate(), "nothing_to_change"),
+        (PreferencesUpdate(), NothingToChangeError),
     ],
 )
 async def test_invalid_update_sends_nothing(
-    sim: Simulator, client: EvEnergyClient, update: PreferencesUpdate, key: str
+    sim: Simulator,
+    client: EvEnergyClient,
+    update: PreferencesUpdate,
+    error: type[InvalidInputError],
 ) -> None:
     """Out of range, unsupported or empty: InvalidInputError before any request."""
     snapshot = await _snapshot(client)
     sent, made = len(sim.requests), client.requests_made
     with pytest.raises(InvalidInputError) as err:
         await client.async_update_preferences(snapshot, update)
-    assert err.value.translation_key == key
+    assert type(err.value) is error
     assert (len(sim.requests), client.requests_made) == (sent, made)
 
 
@@ -595,7 +603,7 @@ async def test_boost_start_and_end(sim: Simulator, client: EvEnergyClient) -> No
     snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
     sim.requests.clear()
 
-    await client.async_set_boost(snapshot, True)
+    await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     lookup, boost = sim.requests.for_provider("evenergy")
     assert (lookup.method, lookup.path) == ("GET", f"{PATH}/charging_sessions")
     assert dict(lookup.query) == {"page_size": "100"}
@@ -608,7 +616,7 @@ async def test_boost_start_and_end(sim: Simulator, client: EvEnergyClient) -> No
     assert boost.headers["EvEnergy-User"] == sim.evenergy.user_id
     assert vehicle.boost is True
 
-    await client.async_set_boost(snapshot, False)
+    await client.async_update_preferences(snapshot, PreferencesUpdate(boost=False))
     assert sim.requests.last(method="POST").path == (
         f"{PATH}/charging_sessions/{session.id}/boost_end"
     )
@@ -622,7 +630,7 @@ async def test_boost_refused_keeps_the_detail(
     vehicle = _plugged(sim, next(iter(sim.evenergy.fleet)), smart=False)
     snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
     with pytest.raises(ProviderRejectedError) as err:
-        await client.async_set_boost(snapshot, True)
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert err.value.status == 409
     assert err.value.detail == "Smart charging is turned off for this vehicle."
     assert vehicle.boost is False
@@ -638,7 +646,7 @@ async def _boosted(sim: Simulator, client: EvEnergyClient) -> SimVehicle:
     sim.evenergy.sync()
     snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
     assert snapshot.preferences.boost is None
-    await client.async_set_boost(snapshot, True)
+    await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert vehicle.boost is True
     return vehicle
 
@@ -658,7 +666,9 @@ async def test_boost_remembered_while_the_session_lasts(
     assert others
     assert all(s.preferences.boost is None for s in others)
 
-    await client.async_set_boost(fleet.vehicles[vehicle.id], False)
+    await client.async_update_preferences(
+        fleet.vehicles[vehicle.id], PreferencesUpdate(boost=False)
+    )
     sim.advance(60)
     assert (await client.async_get_fleet()).vehicles[
         vehicle.id
@@ -746,7 +756,7 @@ async def test_boost_without_session(sim: Simulator, client: EvEnergyClient) -> 
     snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
     sim.requests.clear()
     with pytest.raises(ProviderRejectedError) as err:
-        await client.async_set_boost(snapshot, True)
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert err.value.status == 409
     assert err.value.detail is not None
     assert "plugged in" in err.value.detail
@@ -773,7 +783,9 @@ async def test_boost_session_on_a_later_page(
         sim.evenergy.sync()
         fleet = await client.async_get_fleet()
         sim.requests.clear()
-        await client.async_set_boost(fleet.vehicles[vehicle.id], True)
+        await client.async_update_preferences(
+            fleet.vehicles[vehicle.id], PreferencesUpdate(boost=True)
+        )
         lookups = sim.requests.filter(path="/charging_sessions$")
         assert len(lookups) == math.ceil(len(sessions) / 100)
         assert lookups[1].query["page_after"].startswith("cses")
@@ -784,15 +796,16 @@ async def test_boost_session_on_a_later_page(
 async def test_boost_unsupported_sends_nothing(
     sim: Simulator, client: EvEnergyClient
 ) -> None:
-    """A vehicle without the boost feature: InvalidInputError, zero requests."""
+    """A vehicle without the boost feature: UnsupportedFeatureError, zero requests."""
     snapshot = await _snapshot(client)
     no_boost = Capabilities(features=CAPABILITIES.features - {Feature.BOOST})
     snapshot = replace(
         snapshot, vehicle=replace(snapshot.vehicle, capabilities=no_boost)
     )
     made = client.requests_made
-    with pytest.raises(InvalidInputError):
-        await client.async_set_boost(snapshot, True)
+    with pytest.raises(UnsupportedFeatureError) as err:
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
+    assert err.value.feature == Feature.BOOST
     assert client.requests_made == made
 
 
@@ -1157,18 +1170,44 @@ vehicles = st.fixed_dictionaries(
 )
 
 
+@dataclass(kw_only=True)
+class _OnePageClient(EvEnergyClient):
+    """The ev.energy client reading a vehicle list the test hands it (one page, no HTTP)."""
+
+    page: Any = None
+
+    async def _async_pages(
+        self, url: str, params: Mapping[str, str]
+    ) -> AsyncGenerator[tuple[int, Response]]:
+        yield (
+            0,
+            Response(
+                status=200, headers=CIMultiDictProxy(CIMultiDict()), data=self.page
+            ),
+        )
+
+
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(page=st.lists(vehicles, max_size=4) | json_values)
-def test_fleet_parser_only_raises_response_errors(page: Any) -> None:
+async def test_fleet_parser_only_raises_response_errors(page: Any) -> None:
     """Any JSON as a vehicle list: snapshots and problems, or ProviderResponseError."""
-    try:
-        snapshots, problems = parse_fleet_page("evenergy", page, "vehicles")
-    except ProviderResponseError:
-        assert not isinstance(page, list)
-        return
+    async with aiohttp.ClientSession() as session:
+        client = _OnePageClient(
+            session=session,
+            api_url="https://api.ev.energy/v2",
+            client_id="id",
+            client_secret="secret",
+            user_id="user01HN2NJ9NMRZBXT1H6FT9N7735",
+            page=page,
+        )
+        try:
+            fleet = await client.async_get_fleet()
+        except ProviderResponseError:
+            assert not isinstance(page, list)
+            return
     assert isinstance(page, list)
-    assert all(isinstance(problem, ProviderResponseError) for problem in problems)
-    assert len(snapshots) <= len(page)
+    assert all(isinstance(problem, ProviderResponseError) for problem in fleet.problems)
+    assert len(fleet.vehicles) <= len(page)
 
 
 @settings(max_examples=200)

@@ -33,7 +33,7 @@ from custom_components.chargebridge.api import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
-    UnsupportedError,
+    UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
     Weekday,
@@ -47,7 +47,7 @@ from custom_components.chargebridge.api.hiven import (
     _parse_schedule,
     _parse_status,
 )
-from custom_components.chargebridge.api.models import ProviderName, parse_hhmm
+from custom_components.chargebridge.api.models import parse_hhmm
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.api.clients import client_factory
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
@@ -144,7 +144,7 @@ def _snapshot(
 
 def test_class_contract() -> None:
     """The registry builds HivenClient; only the API key is secret; no access token."""
-    assert PROVIDERS[ProviderName.HIVEN] is HivenClient
+    assert PROVIDERS["hiven"] is HivenClient
     assert HivenClient.default_api_url == "https://api.hiven.energy"
     assert HivenClient.secret_fields == frozenset({"api_key"})
     assert HivenClient.uses_access_token is False
@@ -1003,8 +1003,11 @@ async def test_unsupported_feature_sends_nothing(
         )
     with pytest.raises(InvalidInputError):
         parse_hhmm("hiven", "25:00")
-    with pytest.raises(UnsupportedError):
-        await client.async_set_boost(_snapshot(cars[0].id), True)
+    with pytest.raises(UnsupportedFeatureError) as err:
+        await client.async_update_preferences(
+            _snapshot(cars[0].id), PreferencesUpdate(boost=True)
+        )
+    assert err.value.feature == Feature.BOOST
     assert _requests(sim) == []
 
 

@@ -22,6 +22,9 @@ from custom_components.chargebridge.api import (
     ChargingStatus,
     Feature,
     InvalidInputError,
+    InvalidUrlError,
+    NothingToChangeError,
+    OutOfRangeError,
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
@@ -30,6 +33,7 @@ from custom_components.chargebridge.api import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
+    UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
     Weekday,
@@ -176,7 +180,10 @@ async def test_insecure_urls_refused(
             client_secret="secret",
             user_id="user",
         )
-    assert err.value.translation_key == "invalid_url"
+    assert type(err.value) is InvalidUrlError
+    assert err.value.field == (
+        "api_url" if api_url.startswith("http:") else "token_url"
+    )
 
 
 # --- validate and the exact requests -----------------------------------------------------
@@ -913,7 +920,7 @@ async def test_409_from_the_provider(sim: Simulator, client: JedlixClient) -> No
     snapshot = await _snapshot(client, vehicle.id)
     sim.faults.add(Fault(kind=FaultKind.STATUS, status=409, path="session-settings$"))
     with pytest.raises(ProviderRejectedError) as err:
-        await client.async_set_boost(snapshot, True)
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert err.value.status == 409
     assert err.value.detail == "Injected failure: Conflict"
 
@@ -1032,24 +1039,27 @@ async def test_update_answer_unreadable(sim: Simulator, client: JedlixClient) ->
 
 
 @pytest.mark.parametrize(
-    ("update", "key"),
+    ("update", "error"),
     [
-        (PreferencesUpdate(target_soc=120), "out_of_range"),
-        (PreferencesUpdate(target_soc=49), "out_of_range"),
-        (PreferencesUpdate(minimal_soc=20), "unsupported_feature"),
-        (PreferencesUpdate(ready_time=time(7, 0)), "unsupported_feature"),
-        (PreferencesUpdate(), "nothing_to_change"),
+        (PreferencesUpdate(target_soc=120), OutOfRangeError),
+        (PreferencesUpdate(target_soc=49), OutOfRangeError),
+        (PreferencesUpdate(minimal_soc=20), UnsupportedFeatureError),
+        (PreferencesUpdate(ready_time=time(7, 0)), UnsupportedFeatureError),
+        (PreferencesUpdate(), NothingToChangeError),
     ],
 )
 async def test_invalid_update_sends_nothing(
-    sim: Simulator, client: JedlixClient, update: PreferencesUpdate, key: str
+    sim: Simulator,
+    client: JedlixClient,
+    update: PreferencesUpdate,
+    error: type[InvalidInputError],
 ) -> None:
     """Bad input is refused before any request."""
     snapshot = await _snapshot(client, _car(sim).id)
     sim.requests.clear()
     with pytest.raises(InvalidInputError) as err:
         await client.async_update_preferences(snapshot, update)
-    assert err.value.translation_key == key
+    assert type(err.value) is error
     assert len(sim.requests) == 0
 
 
@@ -1097,7 +1107,7 @@ async def test_boost_on_the_active_session(
     session = sim.jedlix.open_session(vehicle.id)
     assert session is not None
     sim.requests.clear()
-    await client.async_set_boost(snapshot, True)
+    await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     user = _user_path(sim)
     assert _calls(sim) == [
         ("GET", f"{user}/vehicles/{vehicle.id}/sessions/last"),
@@ -1114,7 +1124,9 @@ async def test_boost_on_the_active_session(
     others = [s for vid, s in fleet.vehicles.items() if vid != vehicle.id]
     assert all(s.preferences.boost is None for s in others)
 
-    await client.async_set_boost(fleet.vehicles[vehicle.id], False)
+    await client.async_update_preferences(
+        fleet.vehicles[vehicle.id], PreferencesUpdate(boost=False)
+    )
     assert sim.requests.last(method="POST", path="session-settings").json == {
         "type": "boostCharging",
         "enabled": False,
@@ -1128,7 +1140,9 @@ async def test_boost_forgotten_when_the_car_unplugs(
 ) -> None:
     """A boost we set is no longer reported once the session ended."""
     vehicle = _plugged(sim, _car(sim))
-    await client.async_set_boost(await _snapshot(client, vehicle.id), True)
+    await client.async_update_preferences(
+        await _snapshot(client, vehicle.id), PreferencesUpdate(boost=True)
+    )
     vehicle.unplug()
     sim.advance(60)
     assert (await _snapshot(client, vehicle.id)).preferences.boost is None
@@ -1146,7 +1160,7 @@ async def test_boost_without_active_session(
     sim.advance(60)
     snapshot = await _snapshot(client, vehicle.id)
     with pytest.raises(ProviderRejectedError) as err:
-        await client.async_set_boost(snapshot, True)
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert err.value.status == 409
     assert err.value.detail == "no active charging session"
     assert sim.requests.count(method="POST", path="session-settings") == 0
@@ -1157,21 +1171,22 @@ async def test_boost_never_had_a_session(sim: Simulator, client: JedlixClient) -
     vehicle = sim.jedlix.add_vehicle(plugged_in=False, plugged_in_at=None)
     snapshot = await _snapshot(client, vehicle.id)
     with pytest.raises(ProviderRejectedError) as err:
-        await client.async_set_boost(snapshot, True)
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
     assert (err.value.status, err.value.detail) == (409, "no active charging session")
 
 
 async def test_boost_unsupported_sends_nothing(
     sim: Simulator, client: JedlixClient
 ) -> None:
-    """A car Jedlix cannot steer: InvalidInputError before any request."""
+    """A car Jedlix cannot steer: UnsupportedFeatureError before any request."""
     vehicle = _car(sim)
     sim.jedlix.set_connectable(vehicle.id, False)
     snapshot = await _snapshot(client, vehicle.id)
     sim.requests.clear()
     with pytest.raises(InvalidInputError) as err:
-        await client.async_set_boost(snapshot, True)
-    assert err.value.translation_key == "unsupported_feature"
+        await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
+    assert type(err.value) is UnsupportedFeatureError
+    assert err.value.feature == Feature.BOOST
     assert len(sim.requests) == 0
 
 

@@ -11,7 +11,12 @@ from custom_components.chargebridge.api import (
     ChargingPreferences,
     Feature,
     InvalidInputError,
+    InvalidTimeError,
+    MinimalAboveTargetError,
+    NothingToChangeError,
+    OutOfRangeError,
     PreferencesUpdate,
+    UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
     Weekday,
@@ -59,8 +64,8 @@ def test_parse_hhmm_rejects_everything_else(value: str) -> None:
     """Anything but HH:MM is refused with a translatable error."""
     with pytest.raises(InvalidInputError) as err:
         parse_hhmm("hiven", value)
-    assert err.value.translation_key == "invalid_time"
-    assert err.value.placeholders == {"value": value}
+    assert type(err.value) is InvalidTimeError
+    assert err.value.value == value
 
 
 def test_effective_ready_time_prefers_the_weekday() -> None:
@@ -86,7 +91,7 @@ def test_validate_update_rejects_an_empty_update() -> None:
     """An update that changes nothing is a caller error."""
     with pytest.raises(InvalidInputError) as err:
         validate_update("hiven", _snapshot(Feature.TARGET_SOC), PreferencesUpdate())
-    assert err.value.translation_key == "nothing_to_change"
+    assert type(err.value) is NothingToChangeError
 
 
 def test_validate_update_rejects_an_unsupported_feature() -> None:
@@ -97,8 +102,8 @@ def test_validate_update_rejects_an_unsupported_feature() -> None:
             _snapshot(Feature.TARGET_SOC),
             PreferencesUpdate(ready_time=time(7, 0)),
         )
-    assert err.value.translation_key == "unsupported_feature"
-    assert err.value.placeholders == {"feature": "ready_time"}
+    assert type(err.value) is UnsupportedFeatureError
+    assert err.value.feature == "ready_time"
 
 
 @pytest.mark.parametrize("target", [49, 101])
@@ -110,9 +115,9 @@ def test_validate_update_rejects_a_target_outside_the_range(target: int) -> None
             _snapshot(Feature.TARGET_SOC, target=(50, 100)),
             PreferencesUpdate(target_soc=target),
         )
-    assert err.value.translation_key == "out_of_range"
-    assert err.value.placeholders["min"] == "50"
-    assert err.value.placeholders["max"] == "100"
+    assert type(err.value) is OutOfRangeError
+    assert err.value.low == 50
+    assert err.value.high == 100
 
 
 def test_validate_update_rejects_minimal_above_current_target() -> None:
@@ -127,7 +132,7 @@ def test_validate_update_rejects_minimal_above_current_target() -> None:
             ),
             PreferencesUpdate(minimal_soc=70),
         )
-    assert err.value.translation_key == "minimal_above_target"
+    assert type(err.value) is MinimalAboveTargetError
 
 
 def test_validate_update_rejects_target_below_current_minimal() -> None:

@@ -193,7 +193,7 @@ async def test_polling_slows_down_to_fit_the_budget(
     await next_poll(init_integration, advance)
     # One request spent: 9 left, 2 kept for writes, 7 polls spread over the hour.
     assert init_integration.runtime_data.client.rate_limit.remaining == 9
-    assert coordinator.requests_per_refresh == 1
+    assert coordinator.pacer.requests_per_refresh == 1
     assert coordinator.update_interval == timedelta(hours=1) / 7
 
     # Failed requests count too: the backoff never polls faster than the budget.
@@ -240,7 +240,7 @@ async def test_backoff_uses_jitter(
 ) -> None:
     """Failures back off by a random share: the first pause, shortened by the jitter."""
     coordinator = init_integration.runtime_data.coordinator
-    coordinator.jitter = lambda: 0.5
+    coordinator.pacer.jitter = lambda: 0.5
     sim.faults.add(Fault(kind=FaultKind.STATUS, provider="hiven"))
     await next_poll(init_integration, advance)
     base = init_integration.runtime_data.client.default_scan_interval

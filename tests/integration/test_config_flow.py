@@ -19,7 +19,7 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.chargebridge.api import InvalidInputError, ProviderName
+from custom_components.chargebridge.api import InvalidInputError, InvalidUrlError
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.compat import vol
 from custom_components.chargebridge.const import DOMAIN
@@ -206,11 +206,11 @@ async def test_invalid_url_then_recover(
     [
         (RuntimeError("boom"), {"base": "unknown"}),
         (
-            InvalidInputError("x", "derived URL", translation_key="invalid_url"),
+            InvalidUrlError("x", "token_url"),
             {"base": "invalid_url"},
         ),
         (
-            InvalidInputError("x", "odd", translation_key="something_else"),
+            InvalidInputError("x", "odd"),
             {"base": "unknown"},
         ),
     ],
@@ -224,9 +224,7 @@ async def test_unexpected_failures_then_recover(
 ) -> None:
     """Whatever else goes wrong ends on the form, never in a crashed flow."""
     flow_id = await start_provider_step(hass, provider)
-    with patch.object(
-        PROVIDERS[ProviderName(provider)], "async_validate", side_effect=side_effect
-    ):
+    with patch.object(PROVIDERS[provider], "async_validate", side_effect=side_effect):
         result = await hass.config_entries.flow.async_configure(
             flow_id, user_input(provider_config)
         )

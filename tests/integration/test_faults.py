@@ -46,17 +46,16 @@ from custom_components.chargebridge.api import (
     ChargeBridgeError,
     Fleet,
     ProviderConnectionError,
-    ProviderName,
     ProviderResponseError,
     Vehicle,
     VehicleSnapshot,
 )
+from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.const import DOMAIN
 from custom_components.chargebridge.coordinator import (
     ChargeBridgeCoordinator,
     keep_unlisted,
 )
-from custom_components.chargebridge.providers import PROVIDER_FIELDS
 from tests.simulator import Fault, FaultKind, Simulator
 
 TOKEN_PROVIDERS = ["chargeye", "jedlix", "evenergy"]
@@ -292,7 +291,7 @@ def harness(
     caplog: pytest.LogCaptureFixture,
 ) -> Harness:
     """Return the harness: no backoff jitter (exact pauses), 0.2 s timeout, INFO logs."""
-    init_integration.runtime_data.coordinator.jitter = lambda: 0.0
+    init_integration.runtime_data.coordinator.pacer.jitter = lambda: 0.0
     init_integration.runtime_data.client.request_timeout = 0.2
     caplog.set_level(logging.INFO)
     caplog.clear()
@@ -800,7 +799,7 @@ async def test_revoked_credentials(harness: Harness) -> None:
 
     secrets = {
         field.key: state.credentials[field.key]
-        for field in PROVIDER_FIELDS[ProviderName(provider)]
+        for field in PROVIDERS[provider].config_fields
         if field.secret
     }
     result = await hass.config_entries.flow.async_configure(flow["flow_id"], secrets)

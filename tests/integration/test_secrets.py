@@ -46,11 +46,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.chargebridge.api import (
-    ChargeBridgeError,
-    InvalidInputError,
-    ProviderName,
-)
+from custom_components.chargebridge.api import ChargeBridgeError, InvalidInputError
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
@@ -387,7 +383,7 @@ async def test_insecure_urls_are_refused(
     if provider == "jedlix":
         config["token_url"] = "https://auth.example.com/oauth/token"
     session = async_get_clientsession(hass)
-    cls = PROVIDERS[ProviderName(provider)]
+    cls = PROVIDERS[provider]
     with pytest.raises(InvalidInputError):
         cls(session=session, **{**config, field: "http://api.example.com/v2"})
 

@@ -19,8 +19,8 @@ from custom_components.chargebridge import (
     switch,
     time,
 )
-from custom_components.chargebridge.const import PLAN_DERIVED_KEYS
-from custom_components.chargebridge.coordinator import _ERROR_KEYS
+from custom_components.chargebridge.api.registry import PROVIDERS
+from custom_components.chargebridge.helpers import _ERROR_KEYS, _INPUT_ERROR_KEYS
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "chargebridge"
 STRINGS = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))
@@ -82,19 +82,25 @@ def test_every_raised_translation_key_exists() -> None:
             *(PACKAGE / "api").glob("*.py"),
             *(
                 PACKAGE / name
-                for name in ("__init__.py", "coordinator.py", "services.py")
+                for name in (
+                    "__init__.py",
+                    "coordinator.py",
+                    "services.py",
+                    "helpers.py",
+                )
             ),
         ]
     )
     raised = set(re.findall(r'translation_key="([a-z_]+)"', source))
     raised |= {key for _, key in _ERROR_KEYS} | {"provider_error", "vehicle_not_found"}
+    raised |= {key for key, _ in _INPUT_ERROR_KEYS.values()} | {"invalid_input"}
     assert raised <= STRINGS["exceptions"].keys()
 
 
 def test_every_entity_has_a_name_and_every_state_a_word() -> None:
     """Every description's translation key (and ChargEye's plan variant) is named."""
     entity = STRINGS["entity"]
-    plan_keys = set().union(*PLAN_DERIVED_KEYS.values())
+    plan_keys = set().union(*(client.estimated for client in PROVIDERS.values()))
     for platform, module in PLATFORMS.items():
         for description in module.DESCRIPTIONS:
             keys = [description.translation_key]

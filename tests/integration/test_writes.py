@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import time
+from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import ATTR_ENTITY_ID
@@ -15,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.chargebridge.api import (
     ChargingPreferences,
-    Provider,
+    PreferencesUpdate,
     VehicleSnapshot,
 )
 from custom_components.chargebridge.const import DOMAIN
@@ -102,11 +103,10 @@ async def test_write_for_unknown_vehicle(init_integration: MockConfigEntry) -> N
     """Writing to a vehicle the fleet does not have is a clear error."""
     coordinator = init_integration.runtime_data.coordinator
 
-    async def never(client: Provider, snapshot: VehicleSnapshot) -> ChargingPreferences:
-        raise AssertionError  # pragma: no cover
-
     with pytest.raises(HomeAssistantError) as raised:
-        await coordinator.async_write("no-such-vehicle", never)
+        await coordinator.async_update_preferences(
+            "no-such-vehicle", PreferencesUpdate(ready_time=time(5))
+        )
     assert raised.value.translation_key == "vehicle_not_found"
 
 
@@ -118,9 +118,14 @@ async def test_write_answer_for_a_vehicle_gone_meanwhile(
     coordinator = init_integration.runtime_data.coordinator
     vehicle_id = first_vehicle(init_integration).vehicle.id
 
-    async def write(client: Provider, snapshot: VehicleSnapshot) -> ChargingPreferences:
+    async def write(
+        snapshot: VehicleSnapshot, update: PreferencesUpdate
+    ) -> ChargingPreferences:
         coordinator.data = replace(coordinator.data, vehicles={})
-        return replace(snapshot.preferences, ready_time=time(5))
+        return replace(snapshot.preferences, ready_time=update.ready_time)
 
-    await coordinator.async_write(vehicle_id, write)
+    with patch.object(coordinator.client, "async_update_preferences", write):
+        await coordinator.async_update_preferences(
+            vehicle_id, PreferencesUpdate(ready_time=time(5))
+        )
     assert vehicle_id not in coordinator.data.vehicles

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 import ipaddress
@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover
 
 from .errors import (
     ChargeBridgeError,
-    InvalidInputError,
+    InvalidUrlError,
     ProviderAuthError,
     ProviderConnectionError,
     ProviderRateLimitError,
@@ -42,11 +42,16 @@ from .errors import (
 )
 from .models import (
     Account,
+    Capabilities,
     ChargingPreferences,
+    ChargingStatus,
+    DepotScheduleRequest,
+    Feature,
     Fleet,
     PreferencesUpdate,
-    ProviderName,
+    ProviderNotice,
     RateLimit,
+    Vehicle,
     VehicleSnapshot,
     validate_update,
 )
@@ -67,6 +72,30 @@ MAX_EXACT_INT = 2**53
 """Whole numbers up to this size convert to float exactly (and never overflow)."""
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+CAR_LINK_BROKEN = "car_link_broken"
+"""Notice code for a vehicle whose provider lost its link to the car (``link_broken``)."""
+BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
+"""Charge states after which a boost we switched on is over (session ended or car full)."""
+NO_CAPABILITIES = Capabilities(features=frozenset())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigField:
+    """One field of a provider's configuration (a config-flow form field, an entry key).
+
+    Its ``key`` is also the name of the client's constructor argument.
+    """
+
+    key: str
+    default: str | None = None
+    secret: bool = False
+    """Shown as a password, asked again on reauth, redacted in diagnostics and errors."""
+    url: bool = False
+    """Credentials travel to it: must be https (http only to loopback)."""
+    optional: bool = False
+    account: bool = False
+    """Identifies the account: fixed once the entry exists (not offered on reconfigure)."""
 
 
 def utcnow() -> datetime:
@@ -312,22 +341,37 @@ def payload_list(provider: str, data: Any, path: str) -> list[Payload]:
 
 @dataclass(kw_only=True)
 class Provider(ABC):
-    """A client for one provider account.
+    """A client for one provider account, and the single source of its provider's facts.
 
-    Subclasses are dataclasses whose fields are exactly the config entry's fields, so the
+    Subclasses are dataclasses whose init fields are exactly ``config_fields``, so the
     integration builds one with ``PROVIDERS[name](session=session, **entry_data)``.
-    Secret fields are declared ``field(repr=False)`` and listed in ``secret_fields``.
+    Secret fields are declared ``field(repr=False)`` and ``ConfigField(secret=True)``.
+
+    Reading the fleet is one template (``async_get_fleet``): list the vehicles, parse each
+    item tolerantly, enrich the vehicles that need a request of their own (bounded
+    concurrency), complete them from caches, then add notices. A provider supplies the
+    hooks below ``async_get_fleet``; broken items, boost memory and car-link notices are
+    handled here once.
     """
 
-    name: ClassVar[ProviderName]
-    default_api_url: ClassVar[str | None] = None
+    name: ClassVar[str]
+    """Stable id: the config entry's ``provider``, the config flow step, id prefixes."""
+    title: ClassVar[str]
+    """How the provider calls itself (log lines, messages, the default entry title)."""
+    config_fields: ClassVar[tuple[ConfigField, ...]]
+    """The configuration the client takes, in form order."""
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    """Derived from ``config_fields``: the keys never shown, logged or sent in clear."""
+    default_api_url: ClassVar[str | None] = None
+    """Derived from ``config_fields``: the default of ``api_url``."""
     default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
     min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
     rate_limit_window: ClassVar[timedelta] = timedelta(hours=1)
     """The (rolling) period X-RateLimit-Limit counts, where the provider sends one."""
     uses_access_token: ClassVar[bool] = False
     """True where an access token is obtained and may be renewed once on a 401."""
+    estimated: ClassVar[frozenset[Feature]] = frozenset()
+    """Values this provider estimates from its charging plan instead of measuring them."""
 
     session: aiohttp.ClientSession = field(repr=False)
     api_url: str
@@ -342,6 +386,18 @@ class Provider(ABC):
     )
     _secure_prefix: str = field(default="", init=False, repr=False)
     """``api_url`` + "/" once checked: URLs under it need no new check (hot path)."""
+    _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    """Boost we set per vehicle, until its session ends (no provider reports it back)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive the secret keys and the default URL from the declared fields."""
+        super().__init_subclass__(**kwargs)
+        fields_ = cls.__dict__.get("config_fields")
+        if fields_ is not None:
+            cls.secret_fields = frozenset(f.key for f in fields_ if f.secret)
+            cls.default_api_url = next(
+                (f.default for f in fields_ if f.key == "api_url"), None
+            )
 
     def __post_init__(self) -> None:
         """Normalize the base URL and refuse to send credentials over clear text."""
@@ -349,16 +405,12 @@ class Provider(ABC):
         self._require_secure(self.api_url)
         self._secure_prefix = f"{self.api_url}/"
 
-    def _require_secure(self, url: str) -> None:
+    def _require_secure(self, url: str, field_name: str = "api_url") -> None:
         # Under the checked api_url means the same scheme, host and port.
         if self._secure_prefix and url.startswith(self._secure_prefix):
             return
         if not is_secure_url(url):
-            raise InvalidInputError(
-                self.name,
-                "URL must use https (http only for localhost)",
-                translation_key="invalid_url",
-            )
+            raise InvalidUrlError(self.name, field_name)
 
     async def __aenter__(self) -> Self:
         """Allow ``async with`` (the session is the caller's and stays open)."""
@@ -373,26 +425,193 @@ class Provider(ABC):
     async def async_validate(self) -> Account:
         """Check the credentials with one cheap call; return the account's stable identity."""
 
-    @abstractmethod
     async def async_get_fleet(self) -> Fleet:
         """Fetch every vehicle with its state in the fewest requests the API allows."""
+        problems: list[ChargeBridgeError] = []
+        order: dict[str, None] = {}
+        """Every vehicle id in the provider's list order (readable or not)."""
+        snapshots: dict[str, VehicleSnapshot] = {}
+        unreadable: dict[str, VehicleSnapshot] = {}
+        for path, item in await self._async_list_vehicles():
+            try:
+                snapshot = self._parse_vehicle(Payload(self.name, item, path))
+            except ProviderResponseError as err:
+                problems.append(err)
+                if (vehicle_id := self._unreadable_item_id(item)) is not None:
+                    unreadable.setdefault(vehicle_id, self._unreadable(vehicle_id, err))
+                    order.setdefault(vehicle_id)
+                continue
+            if snapshot is not None:
+                snapshots[snapshot.vehicle.id] = snapshot
+                order.setdefault(snapshot.vehicle.id)
+        self._forget_gone(snapshots, unreadable)
+
+        wanted = [s for s in snapshots.values() if self._needs_enrichment(s)]
+        if wanted:
+
+            async def enrich(snapshot: VehicleSnapshot) -> VehicleSnapshot:
+                return await self._async_enrich(snapshot, problems)
+
+            results = await self._gather_per_vehicle(wanted, enrich)
+            for snapshot, result in zip(wanted, results, strict=True):
+                if isinstance(result, ChargeBridgeError):
+                    problems.append(result)
+                    result = replace(snapshot, error=result)
+                snapshots[snapshot.vehicle.id] = result
+
+        notices = list(await self._async_notices(problems))
+        for vehicle_id, snapshot in snapshots.items():
+            snapshot = self._complete(snapshot)
+            if vehicle_id in self._boost:
+                snapshot = replace(
+                    snapshot,
+                    preferences=replace(
+                        snapshot.preferences, boost=self._boost[vehicle_id]
+                    ),
+                )
+            if snapshot.vehicle.link_broken:
+                notices.append(
+                    ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
+                )
+            snapshots[vehicle_id] = snapshot
+        _LOGGER.debug(
+            "%s fleet: %d vehicles, %d enriched, %d problems",
+            self.title,
+            len(snapshots),
+            len(wanted),
+            len(problems),
+        )
+        return Fleet(
+            vehicles={
+                vehicle_id: snapshots.get(vehicle_id) or unreadable[vehicle_id]
+                for vehicle_id in order
+            },
+            problems=tuple(problems),
+            notices=tuple(notices),
+            rate_limit=self.rate_limit,
+        )
+
+    # Hooks of the fleet template.
+
+    @abstractmethod
+    async def _async_list_vehicles(self) -> Sequence[tuple[str, Any]]:
+        """Read the vehicle list: each raw item with its path for error messages."""
+
+    @abstractmethod
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot | None:
+        """Read one list item (None: not a vehicle); raise ProviderResponseError if broken."""
+
+    def _unreadable_item_id(self, item: Any) -> str | None:
+        """Return the id of an item that failed to parse, when even that can be read."""
+        if isinstance(item, dict):
+            vehicle_id = item.get("id")
+            if isinstance(vehicle_id, str) and vehicle_id:
+                return vehicle_id
+        return None
+
+    def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
+        """Return what a vehicle whose item could not be read is assumed to offer."""
+        return NO_CAPABILITIES
+
+    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+        """Tell whether a parsed vehicle needs a request of its own this refresh."""
+        return False
+
+    async def _async_enrich(
+        self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
+    ) -> VehicleSnapshot:
+        """Add what only a per-vehicle request tells; raising costs this vehicle only.
+
+        A failure that costs only a value is appended to ``problems`` instead.
+        """
+        return snapshot
+
+    def _complete(self, snapshot: VehicleSnapshot) -> VehicleSnapshot:
+        """Add what the client keeps between refreshes (cached settings)."""
+        return snapshot
+
+    async def _async_notices(
+        self, problems: list[ChargeBridgeError]
+    ) -> Sequence[ProviderNotice]:
+        """Return the account's notices besides broken car links."""
+        return ()
+
+    def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
+        """Return the per-vehicle caches to prune when a vehicle is no longer listed."""
+        return ()
+
+    def _unreadable(self, vehicle_id: str, err: ChargeBridgeError) -> VehicleSnapshot:
+        """Return a vehicle whose item could not be read: known by its id, unavailable."""
+        return VehicleSnapshot(
+            vehicle=Vehicle(
+                id=vehicle_id,
+                name=vehicle_id,
+                capabilities=self._unreadable_capabilities(vehicle_id),
+            ),
+            error=err,
+        )
+
+    def _forget_gone(
+        self,
+        snapshots: Mapping[str, VehicleSnapshot],
+        unreadable: Mapping[str, VehicleSnapshot],
+    ) -> None:
+        """Prune caches of vehicles no longer listed, and boosts whose session ended.
+
+        A vehicle whose item could not be read keeps its boost: we cannot tell it ended.
+        """
+        for cache in (*self._vehicle_caches(), self._boost):
+            for vehicle_id in [
+                v for v in cache if v not in snapshots and v not in unreadable
+            ]:
+                del cache[vehicle_id]
+        for vehicle_id in list(self._boost):
+            snapshot = snapshots.get(vehicle_id)
+            if snapshot is not None and (
+                snapshot.state.charging_status in BOOST_ENDED
+                or snapshot.state.plugged_in is False
+            ):
+                del self._boost[vehicle_id]
+
+    # Writing.
 
     async def async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
     ) -> ChargingPreferences:
         """Validate a partial update, send only what changes, return the new preferences."""
         validate_update(self.name, snapshot, update)
-        return await self._async_update_preferences(snapshot, update)
+        vehicle_id = snapshot.vehicle.id
+        preferences = snapshot.preferences
+        settings = replace(update, boost=None)
+        if settings.changed_features():
+            preferences = await self._async_update_preferences(snapshot, settings)
+        if update.boost is not None:
+            await self._async_set_boost(snapshot, update.boost)
+            self._boost[vehicle_id] = update.boost
+        boost = self._boost.get(vehicle_id, snapshot.preferences.boost)
+        if preferences.boost != boost:
+            preferences = replace(preferences, boost=boost)
+        return preferences
 
     @abstractmethod
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
     ) -> ChargingPreferences:
-        """Send an already validated update."""
+        """Send an already validated update (never boost)."""
 
-    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+    async def _async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
         """Start or stop charging at full power now, where the provider can."""
         raise UnsupportedError(self.name, "boost is not supported")
+
+    async def async_add_schedules(
+        self,
+        vehicle_id: str,
+        schedules: Sequence[DepotScheduleRequest],
+        *,
+        replace_future: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Add depot schedules (Feature.DEPOT_SCHEDULES); return created and removed ids."""
+        raise UnsupportedError(self.name, "depot schedules are not supported")
 
     # Access tokens (ChargEye, Jedlix, ev.energy).
 

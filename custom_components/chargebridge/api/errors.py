@@ -75,18 +75,101 @@ class UnsupportedError(ChargeBridgeError):
 class InvalidInputError(ChargeBridgeError, ValueError):
     """The caller asked for something invalid; raised before any request is sent.
 
-    ``translation_key`` and ``placeholders`` let the integration show a translated message.
+    Each kind of mistake has its own subclass carrying the values that explain it, so an
+    application can word the message in its own language.
     """
 
-    def __init__(
-        self,
-        provider: str,
-        message: str,
-        *,
-        translation_key: str,
-        placeholders: dict[str, str] | None = None,
-    ) -> None:
-        """Keep what the user interface needs to explain the problem."""
+
+class InvalidUrlError(InvalidInputError):
+    """Credentials would travel in clear text: a URL must be https (http only to loopback)."""
+
+    def __init__(self, provider: str, field: str) -> None:
+        """Keep which configured URL is refused."""
+        super().__init__(provider, f"{field} must use https (http only for localhost)")
+        self.field = field
+
+
+class InvalidUserIdError(InvalidInputError):
+    """The configured user is not in the form the provider's API requires."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        """Explain the expected form."""
         super().__init__(provider, message)
-        self.translation_key = translation_key
-        self.placeholders = placeholders or {}
+        self.field = "user_id"
+
+
+class InvalidTimeError(InvalidInputError):
+    """A time of day is not ``HH:MM``."""
+
+    def __init__(self, provider: str, value: str) -> None:
+        """Keep the refused text."""
+        super().__init__(provider, f"time must be HH:MM, got {value!r}")
+        self.value = value
+
+
+class InvalidDatetimeError(InvalidInputError):
+    """A date and time is missing, unreadable or has no time zone."""
+
+    def __init__(self, provider: str, field: str, message: str) -> None:
+        """Keep which field is wrong."""
+        super().__init__(provider, message)
+        self.field = field
+
+
+class NothingToChangeError(InvalidInputError):
+    """The request changes nothing."""
+
+
+class ConflictingUpdateError(InvalidInputError):
+    """Two fields of one update ask for opposite things."""
+
+
+class UnsupportedFeatureError(InvalidInputError):
+    """The vehicle does not offer the feature the update touches."""
+
+    def __init__(self, provider: str, feature: str) -> None:
+        """Keep the feature."""
+        super().__init__(provider, f"vehicle does not support {feature}")
+        self.feature = feature
+
+
+class OutOfRangeError(InvalidInputError):
+    """A number lies outside the range the provider allows."""
+
+    def __init__(
+        self, provider: str, field: str, value: object, low: float, high: float
+    ) -> None:
+        """Keep the field, the value and the bounds."""
+        super().__init__(
+            provider, f"{field} must be between {low} and {high}, got {value}"
+        )
+        self.field = field
+        self.value = value
+        self.low = low
+        self.high = high
+
+
+class MinimalAboveTargetError(InvalidInputError):
+    """The minimal charge would exceed the charge target."""
+
+    def __init__(self, provider: str, minimal: int, target: int) -> None:
+        """Keep both values."""
+        super().__init__(
+            provider, f"minimal charge {minimal} % is above the target {target} %"
+        )
+        self.minimal = minimal
+        self.target = target
+
+
+class DepartureBeforeArrivalError(InvalidInputError):
+    """A depot schedule departs before (or when) it arrives."""
+
+    def __init__(self, provider: str, arrival: str, departure: str) -> None:
+        """Keep both times (ISO 8601)."""
+        super().__init__(provider, "the departure must be after the arrival")
+        self.arrival = arrival
+        self.departure = departure
+
+
+class InvalidVehicleError(InvalidInputError):
+    """No vehicle id was given where one is needed."""

@@ -11,20 +11,26 @@ on the vehicle's current charging session, which is looked up only when the user
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-import logging
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 from multidict import MultiDict
 
-from .base import MAX_PAGES, Payload, Provider, Response, origin, payload_list
+from .base import (
+    MAX_PAGES,
+    ConfigField,
+    Payload,
+    Provider,
+    Response,
+    origin,
+    payload_list,
+)
 from .errors import (
-    ChargeBridgeError,
-    InvalidInputError,
+    InvalidUserIdError,
     ProviderAuthError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -35,16 +41,11 @@ from .models import (
     ChargingPreferences,
     ChargingStatus,
     Feature,
-    Fleet,
     PreferencesUpdate,
-    ProviderName,
-    ProviderNotice,
     Vehicle,
     VehicleSnapshot,
     VehicleState,
 )
-
-_LOGGER = logging.getLogger(__name__)
 
 API_VERSION = "2"
 """Sent as ``EvEnergy-Version`` so a change of the application's default cannot bite us."""
@@ -83,9 +84,6 @@ DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 
 INTEGRATION_BROKEN = "INACTIVE"
 """``integrated`` value meaning the car link broke and the user must reconnect it."""
-
-BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
-"""Charge states after which a boost we switched on is over (session ended or car full)."""
 
 STATUS_BY_STATE: Mapping[str, ChargingStatus] = {
     "DRIVING": ChargingStatus.DISCONNECTED,
@@ -143,10 +141,8 @@ def normalize_user_id(provider: str, value: str) -> str:
         candidate = segments[-1] if segments else ""
     if USER_ID_PATTERN.fullmatch(candidate):
         return candidate
-    raise InvalidInputError(
-        provider,
-        "user id must be user + 26 upper-case characters, or the user's URL",
-        translation_key="invalid_user_id",
+    raise InvalidUserIdError(
+        provider, "user id must be user + 26 upper-case characters, or the user's URL"
     )
 
 
@@ -297,38 +293,6 @@ def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
     )
 
 
-def parse_fleet_page(
-    provider: str, data: Any, path: str
-) -> tuple[list[VehicleSnapshot], list[ChargeBridgeError]]:
-    """Parse a page of the vehicle list: good snapshots, and a problem per bad item.
-
-    An item whose id can be read but whose content cannot becomes a snapshot with
-    ``error`` (its entities go unavailable; the device stays); one without a readable id
-    is only reported.
-    """
-    if not isinstance(data, list):
-        raise ProviderResponseError(provider, "expected a JSON array", path)
-    snapshots: list[VehicleSnapshot] = []
-    problems: list[ChargeBridgeError] = []
-    for index, raw in enumerate(data):
-        try:
-            item = Payload(provider, raw, f"{path}[{index}]")
-            snapshots.append(parse_vehicle(provider, item))
-        except ProviderResponseError as err:
-            problems.append(err)
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            if isinstance(raw_id, str) and raw_id:
-                snapshots.append(
-                    VehicleSnapshot(
-                        vehicle=Vehicle(
-                            id=raw_id, name=raw_id, capabilities=CAPABILITIES
-                        ),
-                        error=err,
-                    )
-                )
-    return snapshots, problems
-
-
 def parse_token(provider: str, data: Any, now: datetime) -> tuple[str, datetime]:
     """Read the access token and when it expires."""
     token = Payload(provider, data, "token")
@@ -369,9 +333,14 @@ def open_session_id(
 class EvEnergyClient(Provider):
     """An ev.energy OAuth application acting for one user (client credentials)."""
 
-    name: ClassVar[ProviderName] = ProviderName.EVENERGY
-    default_api_url: ClassVar[str | None] = "https://api.ev.energy/v2"
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"client_secret"})
+    name: ClassVar[str] = "evenergy"
+    title: ClassVar[str] = "ev.energy"
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField(key="api_url", default="https://api.ev.energy/v2", url=True),
+        ConfigField(key="client_id", account=True),
+        ConfigField(key="client_secret", secret=True),
+        ConfigField(key="user_id", account=True),
+    )
     default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
     min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
     rate_limit_window: ClassVar[timedelta] = RATE_LIMIT_WINDOW
@@ -381,8 +350,6 @@ class EvEnergyClient(Provider):
     client_secret: str = field(repr=False)
     user_id: str
     _user: str = field(default="", init=False, repr=False)
-    _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
-    """Boost we set per vehicle, until its session ends (the vehicle resource has none)."""
 
     def __post_init__(self) -> None:
         """Check the URL, and reduce the configured user to the id the header carries."""
@@ -461,62 +428,30 @@ class EvEnergyClient(Provider):
                 self.name, "these credentials cannot act for this user (404)"
             ) from None
         user = Payload(self.name, response.data, "user")
-        return Account(unique_id=user.req_str("id"), title="ev.energy")
+        return Account(unique_id=user.req_str("id"), title=self.title)
 
-    async def async_get_fleet(self) -> Fleet:
-        """List the vehicles with status and make/model inline, page by page."""
+    async def _async_list_vehicles(self) -> Sequence[tuple[str, Any]]:
+        """Read the vehicle list with status and make/model inline, page by page."""
         params: MultiDict[str] = MultiDict(
             [("expand", expansion) for expansion in VEHICLE_EXPANSIONS]
         )
         params["page_size"] = str(PAGE_SIZE)
-        vehicles: dict[str, VehicleSnapshot] = {}
-        problems: list[ChargeBridgeError] = []
-        notices: list[ProviderNotice] = []
-        pages = 0
+        items: list[tuple[str, Any]] = []
         async for index, response in self._async_pages(self._url("vehicles"), params):
-            pages += 1
-            snapshots, page_problems = parse_fleet_page(
-                self.name, response.data, f"vehicles[page {index + 1}]"
+            path = f"vehicles[page {index + 1}]"
+            if not isinstance(response.data, list):
+                raise ProviderResponseError(self.name, "expected a JSON array", path)
+            items.extend(
+                (f"{path}[{position}]", item)
+                for position, item in enumerate(response.data)
             )
-            problems.extend(page_problems)
-            for snapshot in snapshots:
-                vehicles[snapshot.vehicle.id] = snapshot
-        self._forget_ended_boosts(vehicles)
-        for vehicle_id, snapshot in vehicles.items():
-            if vehicle_id in self._boost:
-                vehicles[vehicle_id] = replace(
-                    snapshot,
-                    preferences=replace(
-                        snapshot.preferences, boost=self._boost[vehicle_id]
-                    ),
-                )
-            if snapshot.vehicle.link_broken:
-                notices.append(
-                    ProviderNotice(code="car_link_broken", vehicle_id=vehicle_id)
-                )
-        _LOGGER.debug("ev.energy: %d vehicles in %d pages", len(vehicles), pages)
-        return Fleet(
-            vehicles=vehicles,
-            problems=tuple(problems),
-            notices=tuple(notices),
-            rate_limit=self.rate_limit,
-        )
+        return items
 
-    def _forget_ended_boosts(self, vehicles: Mapping[str, VehicleSnapshot]) -> None:
-        """Drop the boost of vehicles that are gone, unplugged or full.
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
+        return parse_vehicle(self.name, item)
 
-        A vehicle whose own data failed keeps its boost: we cannot tell it ended.
-        """
-        for vehicle_id in list(self._boost):
-            snapshot = vehicles.get(vehicle_id)
-            if snapshot is None:
-                del self._boost[vehicle_id]
-                continue
-            state = snapshot.state
-            if snapshot.error is None and (
-                state.charging_status in BOOST_ENDED or state.plugged_in is False
-            ):
-                del self._boost[vehicle_id]
+    def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
+        return CAPABILITIES
 
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
@@ -530,26 +465,15 @@ class EvEnergyClient(Provider):
         response = await self._request(
             "PATCH", self._url("vehicles", snapshot.vehicle.id), json=body
         )
-        vehicle = Payload(self.name, response.data, "vehicle")
-        return parse_preferences(
-            vehicle,
-            boost=self._boost.get(snapshot.vehicle.id, snapshot.preferences.boost),
-        )
+        return parse_preferences(Payload(self.name, response.data, "vehicle"))
 
-    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+    async def _async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
         """Start or end boost on the vehicle's open charging session.
 
         No open session (the car is not plugged in) is refused like the API's own 409.
         The vehicle resource does not say whether a session boosts, so a boost set here
         is remembered and reported until the session ends (or boost is ended here).
         """
-        if not snapshot.vehicle.capabilities.supports(Feature.BOOST):
-            raise InvalidInputError(
-                self.name,
-                "vehicle does not support boost",
-                translation_key="unsupported_feature",
-                placeholders={"feature": str(Feature.BOOST)},
-            )
         session_id = await self._async_open_session_id(snapshot.vehicle.id)
         if session_id is None:
             raise ProviderRejectedError(
@@ -560,7 +484,6 @@ class EvEnergyClient(Provider):
             "POST", self._url("charging_sessions", session_id, action)
         )
         Payload(self.name, response.data, "charging_session").req_str("id")
-        self._boost[snapshot.vehicle.id] = enabled
 
     async def _async_open_session_id(self, vehicle_id: str) -> str | None:
         """Find the vehicle's open session: its newest one in the newest-first list.

@@ -8,16 +8,16 @@ smart-charging schedule only where a plan can exist: plugged in with smart charg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 import logging
 from typing import Any, ClassVar
 
-from .base import Payload, Provider
+from .base import ConfigField, Payload, Provider
 from .errors import (
     ChargeBridgeError,
-    InvalidInputError,
+    ConflictingUpdateError,
     ProviderAuthError,
     ProviderRateLimitError,
     ProviderRejectedError,
@@ -31,9 +31,7 @@ from .models import (
     ChargingSlot,
     ChargingStatus,
     Feature,
-    Fleet,
     PreferencesUpdate,
-    ProviderName,
     Schedule,
     Vehicle,
     VehicleSnapshot,
@@ -130,9 +128,13 @@ CAPABILITIES = Capabilities(
 class HivenClient(Provider):
     """A Hiven account: one API key and the user it acts for."""
 
-    name: ClassVar[ProviderName] = ProviderName.HIVEN
-    default_api_url: ClassVar[str | None] = "https://api.hiven.energy"
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+    name: ClassVar[str] = "hiven"
+    title: ClassVar[str] = "Hiven"
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField(key="api_url", default="https://api.hiven.energy", url=True),
+        ConfigField(key="api_key", secret=True),
+        ConfigField(key="user_id", account=True),
+    )
     default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
     min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
     uses_access_token: ClassVar[bool] = False
@@ -165,50 +167,38 @@ class HivenClient(Provider):
     async def async_validate(self) -> Account:
         """List the user's devices: the cheapest call that proves both headers."""
         await self._async_get_devices()
-        return Account(unique_id=self.user_id, title="Hiven")
+        return Account(unique_id=self.user_id, title=self.title)
 
-    async def async_get_fleet(self) -> Fleet:
-        """Devices (with preferences), then status per vehicle, schedule where plugged in."""
-        devices = await self._async_get_devices()
-        problems: list[ChargeBridgeError] = []
-        order: list[str] = []
-        parsed: list[VehicleSnapshot] = []
-        vehicles: dict[str, VehicleSnapshot] = {}
-        for index, item in enumerate(devices):
-            try:
-                device = Payload(self.name, item, f"devices[{index}]")
-                device_id = device.req_str("id")
-                if device.req_str("type").upper() != EV_DEVICE_TYPE:
-                    continue
-            except ProviderResponseError as err:
-                problems.append(err)
-                continue
-            order.append(device_id)
-            try:
-                parsed.append(self._parse_device(device))
-            except ProviderResponseError as err:
-                problems.append(err)
-                vehicles[device_id] = VehicleSnapshot(
-                    vehicle=Vehicle(
-                        id=device_id, name=device_id, capabilities=CAPABILITIES
-                    ),
-                    error=err,
-                )
+    # The fleet: devices (with preferences), then status per vehicle, schedule where
+    # plugged in with smart charging on.
 
-        results = await self._gather_per_vehicle(parsed, self._async_fill_snapshot)
-        for snapshot, result in zip(parsed, results, strict=True):
-            if isinstance(result, ChargeBridgeError):
-                problems.append(result)
-                vehicles[snapshot.vehicle.id] = replace(snapshot, error=result)
-                continue
-            filled, schedule_problem = result
-            if schedule_problem is not None:
-                problems.append(schedule_problem)
-            vehicles[snapshot.vehicle.id] = filled
-        return Fleet(
-            vehicles={vehicle_id: vehicles[vehicle_id] for vehicle_id in order},
-            problems=tuple(problems),
-        )
+    async def _async_list_vehicles(self) -> Sequence[tuple[str, Any]]:
+        return [
+            (f"devices[{index}]", item)
+            for index, item in enumerate(await self._async_get_devices())
+        ]
+
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot | None:
+        item.req_str("id")
+        if item.req_str("type").upper() != EV_DEVICE_TYPE:
+            return None
+        return self._parse_device(item)
+
+    def _unreadable_item_id(self, item: Any) -> str | None:
+        """Only an EV whose id and type can be read is a vehicle at all."""
+        kind = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or kind.upper() != EV_DEVICE_TYPE:
+            return None
+        return super()._unreadable_item_id(item)
+
+    def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
+        return CAPABILITIES
+
+    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+        return True
+
+    def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
+        return (self._location_ids,)
 
     def _parse_device(self, device: Payload) -> VehicleSnapshot:
         """Read a vehicle and its preferences from one item of the device list."""
@@ -270,9 +260,9 @@ class HivenClient(Provider):
             weekday_ready_times=weekday_times,
         )
 
-    async def _async_fill_snapshot(
-        self, snapshot: VehicleSnapshot
-    ) -> tuple[VehicleSnapshot, ChargeBridgeError | None]:
+    async def _async_enrich(
+        self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
+    ) -> VehicleSnapshot:
         """Add status, and the schedule where one can exist; a schedule failure is a problem only."""
         vehicle_id = snapshot.vehicle.id
         response = await self._request("GET", self._v1(f"/devices/{vehicle_id}/status"))
@@ -285,16 +275,19 @@ class HivenClient(Provider):
             state.charging_status not in SCHEDULED_STATUSES
             or snapshot.preferences.smart_charging is False
         ):
-            return snapshot, None
+            return snapshot
         try:
             schedule = await self._async_get_schedule(vehicle_id)
         except (ProviderAuthError, ProviderRateLimitError):
             raise
         except ProviderRejectedError as err:
-            return snapshot, None if err.status == NO_SCHEDULE_STATUS else err
+            if err.status != NO_SCHEDULE_STATUS:
+                problems.append(err)
+            return snapshot
         except ChargeBridgeError as err:
-            return snapshot, err
-        return replace(snapshot, schedule=schedule), None
+            problems.append(err)
+            return snapshot
+        return replace(snapshot, schedule=schedule)
 
     async def _async_get_schedule(self, vehicle_id: str) -> Schedule:
         response = await self._request(
@@ -368,10 +361,8 @@ class HivenClient(Provider):
             if update.smart_charging is not None and update.smart_charging != (
                 update.charging_behavior != ChargingBehavior.OFF
             ):
-                raise InvalidInputError(
-                    self.name,
-                    "smart_charging contradicts charging_behavior",
-                    translation_key="conflicting_update",
+                raise ConflictingUpdateError(
+                    self.name, "smart_charging contradicts charging_behavior"
                 )
             return update.charging_behavior
         if update.smart_charging is None:

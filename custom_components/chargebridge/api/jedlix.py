@@ -11,8 +11,8 @@ cached for ``CHARGE_SETTINGS_MAX_AGE`` and ``MESSAGES_MAX_AGE`` and refreshed af
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 import functools
 import logging
@@ -22,10 +22,9 @@ from urllib.parse import quote, urlsplit
 import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .base import MAX_PAGES, Payload, Provider, payload_list
+from .base import MAX_PAGES, ConfigField, Payload, Provider
 from .errors import (
     ChargeBridgeError,
-    InvalidInputError,
     ProviderAuthError,
     ProviderRateLimitError,
     ProviderRejectedError,
@@ -37,9 +36,7 @@ from .models import (
     ChargingPreferences,
     ChargingStatus,
     Feature,
-    Fleet,
     PreferencesUpdate,
-    ProviderName,
     ProviderNotice,
     Schedule,
     Vehicle,
@@ -51,7 +48,7 @@ from .models import (
 
 _LOGGER = logging.getLogger(__name__)
 
-NAME = ProviderName.JEDLIX
+NAME = "jedlix"
 
 DEFAULT_TOKEN_URL = "https://jedlix-b2e.eu.auth0.com/oauth/token"
 """Jedlix's Auth0 tenant, where client credentials become access tokens."""
@@ -126,12 +123,6 @@ MESSAGE_NOTICE_CODES: Mapping[str, str] = {
     "geoLocationDisabled": "geo_location_disabled",
 }
 """Message types with a stable notice code; other types become their snake_case."""
-
-BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
-"""Charge states after which a boost we switched on is over (session ended or car full)."""
-
-CAR_LINK_BROKEN = "car_link_broken"
-"""Notice for a vehicle whose ``isConnected`` is false (Jedlix lost the car account)."""
 
 
 # [assume] Jedlix's OAuth2 audience is the customer environment's URL itself.
@@ -265,12 +256,6 @@ def parse_vehicle(payload: Payload) -> tuple[Vehicle, VehicleState]:
     return vehicle, state
 
 
-def _readable_id(payload: Payload) -> str | None:
-    """Return the id of an item that failed to parse, when even that can be read."""
-    value = payload.data.get("id")
-    return value if isinstance(value, str) and value else None
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChargeSettings:
     """One vehicle's charge settings: the raw object (for read-merge-write) and its meaning."""
@@ -379,9 +364,17 @@ def parse_session(data: Any) -> tuple[str, bool]:
 class JedlixClient(Provider):
     """Jedlix Smart Charging API v2 for one user of one customer environment."""
 
-    name: ClassVar[ProviderName] = NAME
-    default_api_url: ClassVar[str | None] = None
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "client_secret"})
+    name: ClassVar[str] = NAME
+    title: ClassVar[str] = "Jedlix"
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField(key="api_url", url=True),
+        ConfigField(key="api_key", secret=True),
+        ConfigField(key="client_id", account=True),
+        ConfigField(key="client_secret", secret=True),
+        ConfigField(key="user_id", account=True),
+        ConfigField(key="token_url", default=DEFAULT_TOKEN_URL, url=True),
+        ConfigField(key="audience", optional=True),
+    )
     default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
     min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
     uses_access_token: ClassVar[bool] = True
@@ -398,14 +391,13 @@ class JedlixClient(Provider):
     )
     _notices: tuple[ProviderNotice, ...] = field(default=(), init=False, repr=False)
     _notices_fetched: datetime | None = field(default=None, init=False, repr=False)
-    _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Refuse to send the client secret over clear text too; empty means Auth0."""
         super().__post_init__()
         if not self.token_url:
             self.token_url = DEFAULT_TOKEN_URL
-        self._require_secure(self.token_url)
+        self._require_secure(self.token_url, "token_url")
 
     @property
     def effective_audience(self) -> str:
@@ -462,18 +454,20 @@ class JedlixClient(Provider):
 
     # Reading.
 
-    async def _async_vehicles(self) -> list[Payload]:
+    async def _async_vehicles(self) -> list[Any]:
         """``GET /users/{userId}/vehicles``: a plain array with embedded charge state."""
         response = await self._request(
             "GET", self._url("users", self.user_id, "vehicles")
         )
-        return payload_list(NAME, response.data, "vehicles")
+        if not isinstance(response.data, list):
+            raise ProviderResponseError(NAME, "expected a JSON array", "vehicles")
+        return response.data
 
     async def async_validate(self) -> Account:
         """Obtain a token and list the user's vehicles."""
         await self._async_vehicles()
         host = urlsplit(self.api_url).hostname or self.api_url
-        return Account(unique_id=f"{host}_{self.user_id}", title="Jedlix")
+        return Account(unique_id=f"{host}_{self.user_id}", title=self.title)
 
     async def async_get_charge_settings(self, vehicle_id: str) -> ChargeSettings:
         """Read one vehicle's charge settings (always from the API) and cache them."""
@@ -526,82 +520,49 @@ class JedlixClient(Provider):
         self._notices_fetched = self.clock()
         return self._notices, problems
 
-    async def async_get_fleet(self) -> Fleet:
-        """Read the vehicle list, plus settings and messages when their cache is stale."""
-        now = self.clock()
-        problems: list[ChargeBridgeError] = []
-        parsed: dict[str, tuple[Vehicle, VehicleState]] = {}
-        broken: dict[str, VehicleSnapshot] = {}
-        for item in await self._async_vehicles():
-            try:
-                vehicle, state = parse_vehicle(item)
-            except ProviderResponseError as err:
-                problems.append(err)
-                if (vehicle_id := _readable_id(item)) is not None:
-                    broken[vehicle_id] = VehicleSnapshot(
-                        vehicle=Vehicle(
-                            id=vehicle_id,
-                            name=vehicle_id,
-                            capabilities=Capabilities(features=frozenset()),
-                        ),
-                        error=err,
-                    )
-                continue
-            parsed[vehicle.id] = (vehicle, state)
+    # The fleet: the vehicle list, plus settings and messages when their cache is stale.
 
-        for gone in set(self._settings) - set(parsed):
-            del self._settings[gone]
-        for gone in set(self._boost) - set(parsed):
-            del self._boost[gone]
-
-        stale = [
-            vehicle_id
-            for vehicle_id in parsed
-            if vehicle_id not in self._settings
-            or now - self._settings[vehicle_id].fetched >= CHARGE_SETTINGS_MAX_AGE
+    async def _async_list_vehicles(self) -> Sequence[tuple[str, Any]]:
+        return [
+            (f"vehicles[{index}]", item)
+            for index, item in enumerate(await self._async_vehicles())
         ]
-        errors: dict[str, ChargeBridgeError] = {}
-        results = await self._gather_per_vehicle(stale, self.async_get_charge_settings)
-        for vehicle_id, result in zip(stale, results, strict=True):
-            if isinstance(result, ChargeBridgeError):
-                errors[vehicle_id] = result
-                problems.append(result)
 
-        notices = list(await self._async_cached_notices(now, problems))
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
+        vehicle, state = parse_vehicle(item)
+        return VehicleSnapshot(vehicle=vehicle, state=state)
 
-        snapshots: dict[str, VehicleSnapshot] = dict(broken)
-        for vehicle_id, (vehicle, state) in parsed.items():
-            if state.charging_status in BOOST_ENDED:
-                self._boost.pop(vehicle_id, None)
-            if vehicle.link_broken:
-                notices.append(
-                    ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
-                )
-            settings = self._settings.get(vehicle_id)
-            snapshots[vehicle_id] = VehicleSnapshot(
-                vehicle=vehicle,
-                state=state,
-                preferences=(
-                    settings.preferences(self._boost.get(vehicle_id))
-                    if settings
-                    else ChargingPreferences(boost=self._boost.get(vehicle_id))
-                ),
-                schedule=(
-                    Schedule(next_departure=settings.next_departure(now))
-                    if settings
-                    else None
-                ),
-                error=errors.get(vehicle_id),
-            )
-        _LOGGER.debug(
-            "Jedlix fleet: %d vehicles, %d settings read, %d problems",
-            len(snapshots),
-            len(stale),
-            len(problems),
+    def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
+        return (self._settings,)
+
+    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+        settings = self._settings.get(snapshot.vehicle.id)
+        return (
+            settings is None
+            or self.clock() - settings.fetched >= CHARGE_SETTINGS_MAX_AGE
         )
-        return Fleet(
-            vehicles=snapshots, problems=tuple(problems), notices=tuple(notices)
+
+    async def _async_enrich(
+        self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
+    ) -> VehicleSnapshot:
+        await self.async_get_charge_settings(snapshot.vehicle.id)
+        return snapshot
+
+    def _complete(self, snapshot: VehicleSnapshot) -> VehicleSnapshot:
+        """Preferences and the next departure from the (cached) charge settings."""
+        settings = self._settings.get(snapshot.vehicle.id)
+        if settings is None:
+            return snapshot
+        return replace(
+            snapshot,
+            preferences=settings.preferences(None),
+            schedule=Schedule(next_departure=settings.next_departure(self.clock())),
         )
+
+    async def _async_notices(
+        self, problems: list[ChargeBridgeError]
+    ) -> Sequence[ProviderNotice]:
+        return await self._async_cached_notices(self.clock(), problems)
 
     async def _async_cached_notices(
         self, now: datetime, problems: list[ChargeBridgeError]
@@ -642,20 +603,13 @@ class JedlixClient(Provider):
             self.clock(),
         )
         self._settings[vehicle_id] = accepted
-        return accepted.preferences(self._boost.get(vehicle_id))
+        return accepted.preferences(None)
 
-    async def async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
+    async def _async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
         """Switch boost charging on the vehicle's active session.
 
         Without an active session there is nothing to boost: ProviderRejectedError (409).
         """
-        if not snapshot.vehicle.capabilities.supports(Feature.BOOST):
-            raise InvalidInputError(
-                NAME,
-                f"vehicle does not support {Feature.BOOST}",
-                translation_key="unsupported_feature",
-                placeholders={"feature": str(Feature.BOOST)},
-            )
         vehicle_id = snapshot.vehicle.id
         try:
             response = await self._request(
@@ -680,7 +634,6 @@ class JedlixClient(Provider):
             ),
             json={"type": BOOST_SETTING_TYPE, "enabled": enabled},
         )
-        self._boost[vehicle_id] = enabled
 
 
 def _no_active_session() -> ProviderRejectedError:

@@ -12,20 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
 
-from .errors import ChargeBridgeError, InvalidInputError
-
-
-class ProviderName(StrEnum):
-    """The clouds ChargeBridge speaks to (also the config entry's ``provider`` value)."""
-
-    HIVEN = "hiven"
-    """Hiven home smart charging (vehicles linked through Smartcar)."""
-    CHARGEYE = "chargeye"
-    """Kempower ChargEye for Depots (commercial fleets)."""
-    JEDLIX = "jedlix"
-    """Jedlix Smart Charging API v2."""
-    EVENERGY = "evenergy"
-    """ev.energy API v2."""
+from .errors import (
+    ChargeBridgeError,
+    InvalidTimeError,
+    MinimalAboveTargetError,
+    NothingToChangeError,
+    OutOfRangeError,
+    UnsupportedFeatureError,
+)
 
 
 class ChargingStatus(StrEnum):
@@ -206,6 +200,8 @@ class PreferencesUpdate:
     minimal_soc: int | None = None
     ready_time: time | None = None
     weekday_ready_times: Mapping[Weekday, time] | None = None
+    boost: bool | None = None
+    """Start (True) or stop (False) charging at full power now."""
 
     def changed_features(self) -> set[Feature]:
         """List the features this update touches (to check them against capabilities)."""
@@ -216,6 +212,7 @@ class PreferencesUpdate:
             Feature.MINIMAL_SOC: self.minimal_soc,
             Feature.READY_TIME: self.ready_time,
             Feature.WEEKDAY_READY_TIMES: self.weekday_ready_times or None,
+            Feature.BOOST: self.boost,
         }
         return {feature for feature, value in wanted.items() if value is not None}
 
@@ -330,7 +327,7 @@ class Account:
 
 
 def parse_hhmm(provider: str, value: str) -> time:
-    """Parse a caller's ``HH:MM`` (24 h) or raise InvalidInputError before any request."""
+    """Parse a caller's ``HH:MM`` (24 h) or raise InvalidTimeError before any request."""
     hours, sep, minutes = value.partition(":")
     if (
         sep
@@ -342,12 +339,7 @@ def parse_hhmm(provider: str, value: str) -> time:
         and int(minutes) < 60
     ):
         return time(int(hours), int(minutes))
-    raise InvalidInputError(
-        provider,
-        f"time must be HH:MM, got {value!r}",
-        translation_key="invalid_time",
-        placeholders={"value": value},
-    )
+    raise InvalidTimeError(provider, value)
 
 
 def format_hhmm(value: time) -> str:
@@ -366,17 +358,10 @@ def validate_update(
     capabilities = snapshot.vehicle.capabilities
     changed = update.changed_features()
     if not changed:
-        raise InvalidInputError(
-            provider, "nothing to change", translation_key="nothing_to_change"
-        )
+        raise NothingToChangeError(provider, "nothing to change")
     for feature in sorted(changed):
         if not capabilities.supports(feature):
-            raise InvalidInputError(
-                provider,
-                f"vehicle does not support {feature}",
-                translation_key="unsupported_feature",
-                placeholders={"feature": str(feature)},
-            )
+            raise UnsupportedFeatureError(provider, str(feature))
     _check_range(
         provider,
         "target_soc",
@@ -397,27 +382,12 @@ def validate_update(
         update.minimal_soc if update.minimal_soc is not None else current.minimal_soc
     )
     if target is not None and minimal is not None and minimal > target:
-        raise InvalidInputError(
-            provider,
-            f"minimal charge {minimal} % is above the target {target} %",
-            translation_key="minimal_above_target",
-            placeholders={"minimal": str(minimal), "target": str(target)},
-        )
+        raise MinimalAboveTargetError(provider, minimal, target)
 
 
 def _check_range(
     provider: str, name: str, value: int | None, low: int, high: int
 ) -> None:
-    """Raise InvalidInputError when ``value`` is set and outside ``low``..``high``."""
+    """Raise OutOfRangeError when ``value`` is set and outside ``low``..``high``."""
     if value is not None and not low <= value <= high:
-        raise InvalidInputError(
-            provider,
-            f"{name} must be between {low} and {high}, got {value}",
-            translation_key="out_of_range",
-            placeholders={
-                "field": name,
-                "value": str(value),
-                "min": str(low),
-                "max": str(high),
-            },
-        )
+        raise OutOfRangeError(provider, name, value, low, high)

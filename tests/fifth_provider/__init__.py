@@ -1,0 +1,1 @@
+"""A fifth provider defined entirely in the tests: adding one needs no production change."""
