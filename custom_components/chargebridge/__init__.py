@@ -44,7 +44,7 @@ async def async_setup_entry(
 
     @callback
     def _remove_stale_devices() -> None:
-        if coordinator.last_update_success:
+        if coordinator.last_update_success and coordinator.fleet_changed:
             remove_stale_devices(hass, entry)
 
     _remove_stale_devices()

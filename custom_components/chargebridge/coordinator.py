@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 import math
 import random
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     HomeAssistantError,
@@ -35,6 +36,13 @@ from .polling import RefreshPacer
 type ChargeBridgeConfigEntry = ConfigEntry[ChargeBridgeData]
 
 
+@dataclass(frozen=True)
+class VehicleContext:
+    """The listener context of a vehicle's entities: they hear only that vehicle's updates."""
+
+    vehicle_id: str
+
+
 @dataclass(kw_only=True)
 class ChargeBridgeData:
     """What a loaded config entry keeps at runtime."""
@@ -46,9 +54,9 @@ class ChargeBridgeData:
 class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
     """Polls one provider account and holds its Fleet.
 
-    Listeners run after every refresh (account entities count its requests); vehicle
-    entities ask ``vehicle_changed`` first, so a refresh that moved a few cars costs
-    only their entities' work.
+    Listeners run after every refresh (account entities count its requests), except those
+    of a vehicle's entities (context ``VehicleContext``): they run only when that vehicle
+    changed, so a refresh that moved a few cars of a thousand costs only their entities.
     """
 
     config_entry: ChargeBridgeConfigEntry
@@ -72,6 +80,9 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         self.issues = AccountIssues(hass, entry, client.title)
         self._problems: set[str] = set()
         self._changed: frozenset[str] | None = None
+        """Vehicles the last update changed, added or removed; None: maybe all."""
+        self._vehicle_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        self._remove_vehicle_dispatch: CALLBACK_TYPE | None = None
         super().__init__(
             hass,
             LOGGER,
@@ -86,9 +97,46 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         """How the provider calls itself."""
         return self.client.title
 
-    def vehicle_changed(self, vehicle_id: str) -> bool:
-        """Tell whether the last update may have changed what this vehicle shows."""
-        return self._changed is None or vehicle_id in self._changed
+    @property
+    def fleet_changed(self) -> bool:
+        """Tell whether the last update may have changed, added or removed any vehicle."""
+        return self._changed is None or bool(self._changed)
+
+    @callback
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Listen for updates; with a VehicleContext, only for that vehicle's."""
+        if not isinstance(context, VehicleContext):
+            return super().async_add_listener(update_callback, context)
+        vehicle_id = context.vehicle_id
+        self._vehicle_listeners.setdefault(vehicle_id, []).append(update_callback)
+        if self._remove_vehicle_dispatch is None:
+            self._remove_vehicle_dispatch = super().async_add_listener(
+                self._update_vehicle_listeners
+            )
+
+        @callback
+        def remove_listener() -> None:
+            listeners = self._vehicle_listeners[vehicle_id]
+            listeners.remove(update_callback)
+            if not listeners:
+                del self._vehicle_listeners[vehicle_id]
+            if not self._vehicle_listeners and self._remove_vehicle_dispatch:
+                self._remove_vehicle_dispatch()
+                self._remove_vehicle_dispatch = None
+
+        return remove_listener
+
+    @callback
+    def _update_vehicle_listeners(self) -> None:
+        """Call the listeners of the vehicles the last update may have changed."""
+        changed = (
+            self._vehicle_listeners.keys() if self._changed is None else self._changed
+        )
+        for vehicle_id in list(changed):
+            for update_callback in list(self._vehicle_listeners.get(vehicle_id, ())):
+                update_callback()
 
     async def _async_update_data(self) -> Fleet:
         """Fetch the fleet; map client errors to Home Assistant's in this one place."""
@@ -119,7 +167,7 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                 vehicle_id
                 for vehicle_id, snapshot in fleet.vehicles.items()
                 if previous.get(vehicle_id) != snapshot
-            )
+            ).union(previous.keys() - fleet.vehicles.keys())
         self.update_interval = self.pacer.succeeded(
             fleet, self.client.requests_made - made, self.client.rate_limit
         )

@@ -15,7 +15,11 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import Feature, PreferencesUpdate, VehicleSnapshot
 from .const import DOMAIN, LOGGER, PLAN_SUFFIX
-from .coordinator import ChargeBridgeConfigEntry, ChargeBridgeCoordinator
+from .coordinator import (
+    ChargeBridgeConfigEntry,
+    ChargeBridgeCoordinator,
+    VehicleContext,
+)
 
 
 def device_identifier(provider: str, vehicle_id: str) -> str:
@@ -98,8 +102,8 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
         snapshot: VehicleSnapshot,
         description: ChargeBridgeEntityDescription,
     ) -> None:
-        """Tie the entity to its vehicle's device."""
-        super().__init__(coordinator)
+        """Tie the entity to its vehicle's device (and to its vehicle's updates)."""
+        super().__init__(coordinator, context=VehicleContext(snapshot.vehicle.id))
         self.entity_description = description
         vehicle = snapshot.vehicle
         self.vehicle_id = vehicle.id
@@ -154,9 +158,7 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        """Write the state after an update only when what the entity shows changed."""
-        if not self.coordinator.vehicle_changed(self.vehicle_id):
-            return
+        """Write the state after its vehicle changed, if what the entity shows did."""
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return
@@ -186,6 +188,8 @@ def async_add_vehicle_entities[DescriptionT: ChargeBridgeEntityDescription](
 
     @callback
     def add_new_entities() -> None:
+        if not coordinator.fleet_changed:
+            return
         vehicles = coordinator.data.vehicles
         known.intersection_update(
             {(vehicle_id, key) for vehicle_id, key in known if vehicle_id in vehicles}

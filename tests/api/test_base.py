@@ -32,14 +32,13 @@ from custom_components.chargebridge.api import (
     VehicleSnapshot,
 )
 from custom_components.chargebridge.api.base import (
-    Payload,
     Provider,
     is_secure_url,
     origin,
     parse_retry_after,
-    payload_list,
     problem_detail,
 )
+from custom_components.chargebridge.api.payload import Payload, payload_list
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

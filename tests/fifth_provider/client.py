@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from custom_components.chargebridge.api.base import ConfigField, Payload, Provider
+from custom_components.chargebridge.api.base import ConfigField, Provider
 from custom_components.chargebridge.api.errors import ProviderResponseError
 from custom_components.chargebridge.api.models import (
     Account,
@@ -22,6 +22,7 @@ from custom_components.chargebridge.api.models import (
     VehicleSnapshot,
     VehicleState,
 )
+from custom_components.chargebridge.api.payload import Payload
 
 CAPABILITIES = Capabilities(
     features=frozenset(

@@ -1,9 +1,9 @@
-"""The Provider interface and the HTTP and parsing helpers every client shares.
+"""The Provider interface and the HTTP helpers every client shares.
 
 One ``_request`` does all HTTP for every provider, so timeouts, status mapping, JSON
 decoding, Retry-After, rate-limit headers, token renewal and the request counter behave
-the same everywhere. ``Payload`` reads vendor JSON tolerantly and names the field when
-something is truly wrong.
+the same everywhere. One ``async_get_fleet`` reads every provider's fleet (the template
+and its hooks are on ``Provider``). Vendor JSON is read with ``payload.Payload``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from email.utils import parsedate_to_datetime
 import ipaddress
 import json as jsonlib
 import logging
-import math
 from typing import Any, ClassVar, Self, cast
 from urllib.parse import urlsplit
 
@@ -55,6 +54,7 @@ from .models import (
     VehicleSnapshot,
     validate_update,
 )
+from .payload import Payload
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,8 +68,6 @@ TOKEN_RENEW_MARGIN = timedelta(minutes=5)
 """Renew a cached access token this long before the provider says it expires."""
 MAX_DETAIL_LENGTH = 200
 """A provider's error detail is cut to this length in messages."""
-MAX_EXACT_INT = 2**53
-"""Whole numbers up to this size convert to float exactly (and never overflow)."""
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -180,165 +178,6 @@ class Response:
     data: Any
 
 
-class Payload:
-    """A JSON object read tolerantly: missing optional fields give None, wrong types raise.
-
-    Every error names the provider and the dotted path of the field, e.g.
-    ``hiven: wrong type for field (devices[2].attributes.year)``.
-    """
-
-    __slots__ = ("data", "path", "provider")
-
-    def __init__(self, provider: str, data: Any, path: str) -> None:
-        """Wrap ``data``; it must be a JSON object."""
-        if not isinstance(data, dict):
-            raise ProviderResponseError(provider, "expected a JSON object", path)
-        self.provider = provider
-        self.data: dict[str, Any] = data
-        self.path = path
-
-    def _where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def _wrong(self, key: str) -> ProviderResponseError:
-        return ProviderResponseError(
-            self.provider, "wrong type for field", self._where(key)
-        )
-
-    def has(self, key: str) -> bool:
-        """Tell whether ``key`` is present and not null."""
-        return self.data.get(key) is not None
-
-    def opt_str(self, key: str) -> str | None:
-        """Return a string, or None when missing or null."""
-        value = self.data.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        raise self._wrong(key)
-
-    def req_str(self, key: str) -> str:
-        """Return a string that must be there (ids)."""
-        value = self.opt_str(key)
-        if value is None or value == "":
-            raise ProviderResponseError(
-                self.provider, "missing required field", self._where(key)
-            )
-        return value
-
-    def opt_float(self, key: str) -> float | None:
-        """Return a finite number (ints accepted; numeric strings too, some APIs quote them)."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        # Hot path (every number of every vehicle on every refresh): JSON gives exactly
-        # float or int; bool, str and anything else take the careful way below.
-        kind = type(value)
-        if kind is float and value - value == 0.0:  # finite: inf - inf and nan are nan
-            return value  # type: ignore[no-any-return]
-        if kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
-            return float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise self._wrong(key)
-        try:
-            number = float(value)
-        except (ValueError, OverflowError):
-            raise self._wrong(key) from None
-        if not math.isfinite(number):
-            raise self._wrong(key)
-        return number
-
-    def opt_int(self, key: str) -> int | None:
-        """Return a whole number (a float with no fraction is accepted)."""
-        value = self.opt_float(key)
-        if value is None:
-            return None
-        if value != int(value):
-            raise self._wrong(key)
-        return int(value)
-
-    def opt_bool(self, key: str) -> bool | None:
-        """Return a boolean, or None."""
-        value = self.data.get(key)
-        if value is None or isinstance(value, bool):
-            return value
-        raise self._wrong(key)
-
-    def opt_datetime(self, key: str) -> datetime | None:
-        """Return an ISO 8601 date-time (``Z`` accepted) as aware UTC; naive means UTC."""
-        value = self.opt_str(key)
-        if value is None:
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
-            raise self._wrong(key) from None
-
-    def opt_epoch_ms(self, key: str) -> datetime | None:
-        """Milliseconds since the epoch, as aware UTC."""
-        value = self.opt_float(key)
-        if value is None:
-            return None
-        try:
-            return datetime.fromtimestamp(value / 1000, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise self._wrong(key) from None
-
-    def opt_obj(self, key: str) -> Payload | None:
-        """Return a nested object, or None."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self._wrong(key)
-        return Payload(self.provider, value, self._where(key))
-
-    def opt_list(self, key: str) -> list[Any]:
-        """Return a list (empty when missing or null)."""
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self._wrong(key)
-        return value
-
-    def objects(self, key: str) -> list[Payload]:
-        """Return a list of objects, each wrapped with its index in the path."""
-        where, provider = self._where(key), self.provider
-        return [
-            Payload(provider, item, f"{where}[{index}]")
-            for index, item in enumerate(self.opt_list(key))
-        ]
-
-    def opt_enum[T](
-        self, key: str, mapping: Mapping[str, T], unknown: T, *, fold_case: bool = True
-    ) -> T | None:
-        """Map a vendor enum string; unknown strings give ``unknown`` (enums may grow)."""
-        value = self.opt_str(key)
-        if value is None:
-            return None
-        if fold_case:
-            if value in mapping:  # the documented spelling: no folding needed
-                return mapping[value]
-            value = value.casefold()
-            for name, member in mapping.items():
-                if name.casefold() == value:
-                    return member
-            return unknown
-        return mapping.get(value, unknown)
-
-
-def payload_list(provider: str, data: Any, path: str) -> list[Payload]:
-    """Wrap a top-level JSON array of objects."""
-    if not isinstance(data, list):
-        raise ProviderResponseError(provider, "expected a JSON array", path)
-    return [
-        Payload(provider, item, f"{path}[{index}]") for index, item in enumerate(data)
-    ]
-
-
 @dataclass(kw_only=True)
 class Provider(ABC):
     """A client for one provider account, and the single source of its provider's facts.
@@ -349,7 +188,7 @@ class Provider(ABC):
 
     Reading the fleet is one template (``async_get_fleet``): list the vehicles, parse each
     item tolerantly, enrich the vehicles that need a request of their own (bounded
-    concurrency), complete them from caches, then add notices. A provider supplies the
+    concurrency), then add notices. A provider supplies the
     hooks below ``async_get_fleet``; broken items, boost memory and car-link notices are
     handled here once.
     """
@@ -460,20 +299,16 @@ class Provider(ABC):
                 snapshots[snapshot.vehicle.id] = result
 
         notices = list(await self._async_notices(problems))
-        for vehicle_id, snapshot in snapshots.items():
-            snapshot = self._complete(snapshot)
-            if vehicle_id in self._boost:
-                snapshot = replace(
-                    snapshot,
-                    preferences=replace(
-                        snapshot.preferences, boost=self._boost[vehicle_id]
-                    ),
+        for vehicle_id, boost in self._boost.items():
+            if (snapshot := snapshots.get(vehicle_id)) is not None:
+                snapshots[vehicle_id] = replace(
+                    snapshot, preferences=replace(snapshot.preferences, boost=boost)
                 )
-            if snapshot.vehicle.link_broken:
-                notices.append(
-                    ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
-                )
-            snapshots[vehicle_id] = snapshot
+        notices.extend(
+            ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
+            for vehicle_id, snapshot in snapshots.items()
+            if snapshot.vehicle.link_broken
+        )
         _LOGGER.debug(
             "%s fleet: %d vehicles, %d enriched, %d problems",
             self.title,
@@ -524,10 +359,6 @@ class Provider(ABC):
 
         A failure that costs only a value is appended to ``problems`` instead.
         """
-        return snapshot
-
-    def _complete(self, snapshot: VehicleSnapshot) -> VehicleSnapshot:
-        """Add what the client keeps between refreshes (cached settings)."""
         return snapshot
 
     async def _async_notices(

@@ -21,7 +21,7 @@ import json as jsonlib
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .base import ConfigField, Payload, Provider
+from .base import ConfigField, Provider
 from .chargeye_plan import PlannedSchedule, parse_upcoming, plan_state, target_of
 from .errors import (
     ChargeBridgeError,
@@ -47,6 +47,7 @@ from .models import (
     VehicleSnapshot,
     VehicleState,
 )
+from .payload import Payload
 
 TOKEN_PATH = "/auth/refreshAccessToken"
 VEHICLES_PATH = "/vehicles"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .base import Payload
 from .errors import ProviderResponseError
 from .models import ChargingSlot, ChargingStatus, DepotSchedule, VehicleState
+from .payload import Payload
 
 
 # [assume] The Vehicles API has no plug state: a vehicle inside a schedule's planned

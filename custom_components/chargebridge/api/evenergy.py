@@ -20,15 +20,7 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 from multidict import MultiDict
 
-from .base import (
-    MAX_PAGES,
-    ConfigField,
-    Payload,
-    Provider,
-    Response,
-    origin,
-    payload_list,
-)
+from .base import MAX_PAGES, ConfigField, Provider, Response, origin
 from .errors import (
     InvalidUserIdError,
     ProviderAuthError,
@@ -46,6 +38,7 @@ from .models import (
     VehicleSnapshot,
     VehicleState,
 )
+from .payload import Payload, payload_list
 
 API_VERSION = "2"
 """Sent as ``EvEnergy-Version`` so a change of the application's default cannot bite us."""

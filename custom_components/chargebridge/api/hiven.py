@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 import logging
 from typing import Any, ClassVar
 
-from .base import ConfigField, Payload, Provider
+from .base import ConfigField, Provider
 from .errors import (
     ChargeBridgeError,
     ConflictingUpdateError,
@@ -39,6 +39,7 @@ from .models import (
     Weekday,
     format_hhmm,
 )
+from .payload import Payload
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ cached for ``CHARGE_SETTINGS_MAX_AGE`` and ``MESSAGES_MAX_AGE`` and refreshed af
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 import functools
 import logging
@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .base import MAX_PAGES, ConfigField, Payload, Provider
+from .base import MAX_PAGES, ConfigField, Provider
 from .errors import (
     ChargeBridgeError,
     ProviderAuthError,
@@ -45,6 +45,7 @@ from .models import (
     Weekday,
     format_hhmm,
 )
+from .payload import Payload
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -391,6 +392,8 @@ class JedlixClient(Provider):
     )
     _notices: tuple[ProviderNotice, ...] = field(default=(), init=False, repr=False)
     _notices_fetched: datetime | None = field(default=None, init=False, repr=False)
+    _listed_at: datetime | None = field(default=None, init=False, repr=False)
+    """When the current refresh read the list: "now" for its cache ages and departures."""
 
     def __post_init__(self) -> None:
         """Refuse to send the client secret over clear text too; empty means Auth0."""
@@ -523,6 +526,7 @@ class JedlixClient(Provider):
     # The fleet: the vehicle list, plus settings and messages when their cache is stale.
 
     async def _async_list_vehicles(self) -> Sequence[tuple[str, Any]]:
+        self._listed_at = self.clock()
         return [
             (f"vehicles[{index}]", item)
             for index, item in enumerate(await self._async_vehicles())
@@ -530,7 +534,7 @@ class JedlixClient(Provider):
 
     def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
         vehicle, state = parse_vehicle(item)
-        return VehicleSnapshot(vehicle=vehicle, state=state)
+        return self._snapshot(vehicle, state)
 
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
         return (self._settings,)
@@ -539,24 +543,28 @@ class JedlixClient(Provider):
         settings = self._settings.get(snapshot.vehicle.id)
         return (
             settings is None
-            or self.clock() - settings.fetched >= CHARGE_SETTINGS_MAX_AGE
+            or (self._listed_at or self.clock()) - settings.fetched
+            >= CHARGE_SETTINGS_MAX_AGE
         )
 
     async def _async_enrich(
         self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
     ) -> VehicleSnapshot:
         await self.async_get_charge_settings(snapshot.vehicle.id)
-        return snapshot
+        return self._snapshot(snapshot.vehicle, snapshot.state)
 
-    def _complete(self, snapshot: VehicleSnapshot) -> VehicleSnapshot:
-        """Preferences and the next departure from the (cached) charge settings."""
-        settings = self._settings.get(snapshot.vehicle.id)
+    def _snapshot(self, vehicle: Vehicle, state: VehicleState) -> VehicleSnapshot:
+        """Build the snapshot with preferences and next departure from cached settings."""
+        settings = self._settings.get(vehicle.id)
         if settings is None:
-            return snapshot
-        return replace(
-            snapshot,
+            return VehicleSnapshot(vehicle=vehicle, state=state)
+        return VehicleSnapshot(
+            vehicle=vehicle,
+            state=state,
             preferences=settings.preferences(None),
-            schedule=Schedule(next_departure=settings.next_departure(self.clock())),
+            schedule=Schedule(
+                next_departure=settings.next_departure(self._listed_at or self.clock())
+            ),
         )
 
     async def _async_notices(
