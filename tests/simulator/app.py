@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from .core import (
-    PROVIDER_NAMES,
     WEEKDAYS,
     Fleet,
     RecordedRequest,
@@ -31,6 +30,7 @@ from .core import (
     parse_hhmm,
 )
 from .faults import ErrorBody, Fault, Handler, plain_error_body
+from .profiles import PROVIDER_NAMES
 
 _LOGGER = logging.getLogger(__name__)
 

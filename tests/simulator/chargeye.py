@@ -47,18 +47,12 @@ import uuid
 from aiohttp import web
 
 from .app import get_sim
-from .core import (
-    DEMO_CREDENTIALS,
-    DEPOT_MODELS,
-    Fleet,
-    PriceCurve,
-    Simulator,
-    SimVehicle,
-    uuid_ids,
-)
+from .core import DEPOT_MODELS, Fleet, PriceCurve, Simulator, SimVehicle, uuid_ids
+from .profiles import PROFILES
 
 NAME: Final = "chargeye"
-PREFIX: Final = "/chargeye"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 
 TOKEN_LIFETIME: Final = timedelta(hours=8)
 DEPARTURE_MARGIN: Final = timedelta(minutes=15)
@@ -420,7 +414,7 @@ class State:
     def __init__(self, sim: Simulator) -> None:
         """Generate the fleet, its depots and each vehicle's recurring schedule."""
         self.sim = sim
-        self.credentials = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials = dict(PROFILE.demo_credentials)
         self.rng = random.Random(f"chargeye:{sim.seed}")
         self.organisation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self._secret = self.rng.randbytes(32)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from multidict import CIMultiDictProxy, MultiMapping
 
 from .faults import FaultInjector
+from .profiles import PROVIDER_NAMES
 
 if TYPE_CHECKING:
     from . import (
@@ -38,7 +39,6 @@ DEFAULT_START: Final = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 """A Monday morning: cars are at home, plugged in, about to leave."""
 
 DEFAULT_TIMEZONE: Final = "Europe/Amsterdam"
-PROVIDER_NAMES: Final = ("hiven", "chargeye", "jedlix", "evenergy")
 WEEKDAYS: Final = (
     "MONDAY",
     "TUESDAY",
@@ -53,22 +53,6 @@ NO_READY_TIME_WINDOW_SECONDS: Final = 12 * 3600.0
 _HOUR: Final = 3600.0
 _MAX_READY_LOOKAHEAD_DAYS: Final = 8
 
-DEMO_CREDENTIALS: Final[dict[str, dict[str, str]]] = {
-    "hiven": {"api_key": "demo-hiven-api-key", "user_id": "demo-hiven-user"},
-    "chargeye": {"refresh_token": "demo-chargeye-refresh-token"},
-    "jedlix": {
-        "api_key": "demo-jedlix-api-key",
-        "client_id": "demo-jedlix-client",
-        "client_secret": "demo-jedlix-secret",
-        "user_id": "demo-jedlix-user",
-    },
-    "evenergy": {
-        "client_id": "demo-evenergy-client",
-        "client_secret": "demo-evenergy-secret",
-        "user_id": "user01DEMO00000000000000000000",  # user + 26 [A-Z0-9]
-    },
-}
-"""Credentials the simulator accepts out of the box (scripts/develop uses them)."""
 
 type VehicleStatus = Literal["charging", "plugged_in", "complete", "disconnected"]
 type IdFactory = Callable[[random.Random, int], str]

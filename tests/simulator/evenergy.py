@@ -33,14 +33,16 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import MultiDict
 
-from .core import DEMO_CREDENTIALS, SimVehicle, prefixed_ids
+from .core import SimVehicle, prefixed_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "evenergy"
 PROVIDER: Final = NAME
-PREFIX: Final = "/evenergy/v2"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 TOKEN_PATH: Final = "/o/token/"
 PROBLEMS: Final = "https://api.ev.energy/v2/problems/"
 OPENAPI_PATH: Final = Path(__file__).with_name("evenergy-openapi-v2.yaml")
@@ -337,7 +339,7 @@ class State:
         """Generate the fleet and record the plug-in episodes already under way."""
         self.sim = sim
         self.fleet = sim.new_fleet(PROVIDER, prefixed_ids("vhcl"))
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[PROVIDER])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.credentials["user_id"] = valid_user_id(self.credentials["user_id"])
         self.tokens: dict[str, datetime] = {}
         """Issued access token -> expiry (simulated time)."""

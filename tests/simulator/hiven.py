@@ -37,13 +37,15 @@ import uuid
 
 from aiohttp import web
 
-from .core import CAR_MODELS, DEMO_CREDENTIALS, WEEKDAYS, Fleet, SimVehicle, uuid_ids
+from .core import CAR_MODELS, WEEKDAYS, Fleet, SimVehicle, uuid_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "hiven"
-PREFIX: Final = "/hiven"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 OTHER_USER_ID: Final = "other-hiven-user"
 """A second user of the same API key; the demo user must not see their car."""
 
@@ -179,7 +181,7 @@ class State:
         """Generate the demo user's fleet, a second user's car, a charger and a location."""
         self.sim = sim
         self.fleet = sim.new_fleet(NAME, uuid_ids)
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.other_fleet = sim.new_fleet(f"{NAME}-other", uuid_ids, count=1)
         self.vehicles: dict[str, HivenVehicle] = {}
         self.sessions: dict[str, list[Session]] = {}
@@ -194,7 +196,7 @@ class State:
 
     @property
     def user_id(self) -> str:
-        """The demo user (the one DEMO_CREDENTIALS name)."""
+        """The demo user (the one the demo credentials name)."""
         return self.credentials["user_id"]
 
     def users(self) -> dict[str, Fleet]:

@@ -35,13 +35,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .core import DEMO_CREDENTIALS, WEEKDAYS, SimVehicle, parse_hhmm, uuid_ids
+from .core import WEEKDAYS, SimVehicle, parse_hhmm, uuid_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "jedlix"
-PREFIX: Final = "/jedlix"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 AUTH_PREFIX: Final = "/jedlix-auth"
 TOKEN_PATH: Final = "/oauth/token"
 API: Final = "/api/v2"
@@ -309,7 +311,7 @@ class State:
         """Generate the fleet, the user's home, past sessions and the sessions under way."""
         self.sim = sim
         self.fleet = sim.new_fleet(NAME, uuid_ids)
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.audience: str | None = None
         """Accepted token audience; None: this environment's own URL (http://host/jedlix)."""
         self.tokens: dict[str, datetime] = {}
