@@ -418,7 +418,7 @@ async def test_charge_state_enum(
 ) -> None:
     """Charge states compare case-insensitively; new ones are UNKNOWN, never a crash."""
     vehicle = _car(sim)
-    sim.jedlix.set_charge_state_value(vehicle.id, value)
+    sim.jedlix.set_status(vehicle.id, value)
     state = (await _snapshot(client, vehicle.id)).state
     assert (state.charging_status, state.plugged_in, state.charging) == expected
 

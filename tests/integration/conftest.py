@@ -21,16 +21,13 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.chargebridge.api import ProviderName
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import DEFAULT_TIMEZONE, Simulator, SimulatorServer
+from tests.simulator import DEFAULT_TIMEZONE, PROVIDER_NAMES, Simulator, SimulatorServer
 
 # Diagnostics import hassio, whose models cannot be compiled while time is frozen:
 # import it now, before any test freezes time.
 importlib.import_module("homeassistant.components.hassio")
-
-PROVIDER_IDS = [provider.value for provider in ProviderName]
 
 type Advance = Callable[[float], Awaitable[None]]
 
@@ -65,7 +62,7 @@ def advance(
     return _advance
 
 
-@pytest.fixture(params=PROVIDER_IDS)
+@pytest.fixture(params=PROVIDER_NAMES)
 def provider(request: pytest.FixtureRequest) -> str:
     """Each provider in turn."""
     return request.param
@@ -83,7 +80,7 @@ async def account_unique_id(
 ) -> str:
     """Return the unique id the config flow gives this account (asked from the simulator)."""
     fields = {k: v for k, v in provider_config.items() if k != "provider"}
-    client = PROVIDERS[ProviderName(provider_config["provider"])](
+    client = PROVIDERS[provider_config["provider"]](
         session=async_get_clientsession(hass), **fields
     )
     account = await client.async_validate()

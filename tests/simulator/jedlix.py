@@ -408,9 +408,9 @@ class State:
         """Replace the ``capabilities`` list served for a vehicle (any strings)."""
         self.info[vehicle_id].capabilities = list(capabilities)
 
-    def set_charge_state_value(self, vehicle_id: str, value: str | None) -> None:
-        """Serve ``value`` as the vehicle's ``chargeState`` enum (None: the real one)."""
-        self.info[vehicle_id].charge_state_value = value
+    def set_status(self, vehicle_id: str, raw: str | None) -> None:
+        """Serve ``raw`` as the vehicle's ``chargeState`` enum (None: the real one)."""
+        self.info[vehicle_id].charge_state_value = raw
 
     def add_message(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+import re
 from types import MappingProxyType
 from typing import Final
 
@@ -68,6 +69,11 @@ class ProviderProfile:
     def uses_access_token(self) -> bool:
         """Whether a client first obtains an access token."""
         return self.token_path is not None
+
+    @property
+    def token_pattern(self) -> str | None:
+        """Pattern matching just the token request, where there is one."""
+        return None if self.token_path is None else f"^{re.escape(self.token_path)}$"
 
     def api_url(self, url: str) -> str:
         """Return the client's ``api_url`` for a simulator at ``url``."""
