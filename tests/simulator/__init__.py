@@ -1,7 +1,7 @@
 """Simulator of the Hiven, ChargEye, Jedlix and ev.energy clouds for tests and development.
 
 Core (provider-neutral): clock, prices, vehicle physics and fleets in core.py, fault injection in
-faults.py, the aiohttp app and /_admin in app.py, the loopback server
+faults.py, the aiohttp app, /_admin and the one API error type (ApiError) in app.py, the loopback server
 in testing.py. One module per provider builds its API on them; profiles.py says what tests
 and tools know about each provider (one ProviderProfile per provider).
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .profiles import PROFILES, PROVIDER_NAMES, ProviderProfile
 
 if TYPE_CHECKING:
-    from .app import SIM_KEY, ProviderModule, create_app, get_sim
+    from .app import SIM_KEY, ApiError, ProviderModule, create_app, get_sim
     from .core import (
         CAR_MODELS,
         DEFAULT_START,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         SimClock,
         Simulator,
         SimVehicle,
+        TokenState,
         VehicleModel,
         VehicleStatus,
         numbered_ids,
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from .testing import SimulatorServer
 
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("SIM_KEY", "ProviderModule", "create_app", "get_sim"), ".app"),
+    **dict.fromkeys(
+        ("SIM_KEY", "ApiError", "ProviderModule", "create_app", "get_sim"), ".app"
+    ),
     **dict.fromkeys(
         (
             "CAR_MODELS",
@@ -62,6 +65,7 @@ _LAZY: dict[str, str] = {
             "SimClock",
             "Simulator",
             "SimVehicle",
+            "TokenState",
             "VehicleModel",
             "VehicleStatus",
             "numbered_ids",
@@ -95,6 +99,7 @@ __all__ = [
     "PROVIDER_NAMES",
     "SIM_KEY",
     "WEEKDAYS",
+    "ApiError",
     "ErrorBody",
     "Fault",
     "FaultInjector",
@@ -111,6 +116,7 @@ __all__ = [
     "SimVehicle",
     "Simulator",
     "SimulatorServer",
+    "TokenState",
     "VehicleModel",
     "VehicleStatus",
     "create_app",

@@ -950,10 +950,45 @@ class RequestLog:
 
 
 class ProviderState(Protocol):
-    """What the core needs from a provider module's State."""
+    """What every provider module's State offers, for the core and for tests."""
 
     fleet: Fleet
     credentials: dict[str, str]
+    """The credentials the provider accepts now (tests may change them)."""
+
+    def sync(self) -> datetime:
+        """Advance the provider's cars to now (and record what it tracks); return now."""
+
+    def add_vehicle(self, **overrides: Any) -> SimVehicle:
+        """Add a generated vehicle (overrides: SimVehicle fields)."""
+
+    def remove_vehicle(self, vehicle_id: str) -> SimVehicle:
+        """Remove a vehicle, as the provider would."""
+
+    def revoke_credentials(self) -> None:
+        """Refuse the current credentials from now on (and every token issued with them)."""
+
+    def admin_state(self) -> dict[str, Any]:
+        """Extra truth for GET /_admin/state."""
+
+
+class TokenState(ProviderState, Protocol):
+    """The State of a provider that issues access tokens."""
+
+    tokens: dict[str, datetime]
+    """Issued access token -> expiry (simulated time)."""
+
+    def issue_token(self) -> str:
+        """Issue a new access token (what the token endpoint does)."""
+
+    def token_valid(self, token: str) -> bool:
+        """Whether ``token`` was issued and has not expired."""
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expire now; the credentials still obtain new ones."""
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued token; the credentials still obtain new ones."""
 
 
 def load_provider_module(name: str) -> Any:
