@@ -7,7 +7,6 @@ from typing import Any
 
 import aiohttp
 
-from custom_components.chargebridge.api import ProviderName
 from custom_components.chargebridge.api.base import Provider
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.simulator import Simulator
@@ -26,8 +25,8 @@ def client_factory[ClientT: Provider](
     """
 
     def factory(**overrides: Any) -> ClientT:
-        config = sim_server.config(client_class.name)
-        provider = ProviderName(config.pop("provider"))
+        config: dict[str, Any] = sim_server.config(client_class.name)
+        provider = config.pop("provider")
         config.update(overrides)
         client = PROVIDERS[provider](session=session, clock=sim.clock.now, **config)
         assert isinstance(client, client_class)
