@@ -29,7 +29,6 @@ import urllib.request
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FLOW = REPO_ROOT / "custom_components" / "chargebridge" / "config_flow.py"
 DOMAIN = "chargebridge"
-PROVIDERS = ("hiven", "chargeye", "jedlix", "evenergy")
 
 _LOGGER = logging.getLogger("develop_seed")
 
@@ -197,43 +196,22 @@ def login(base_url: str, username: str, password: str) -> str:
 
 def demo_entries(simulator_url: str) -> dict[str, dict[str, str]]:
     """Config flow input per provider: the simulator's URLs and its demo credentials."""
-    entries = {
-        "hiven": {
-            "api_url": f"{simulator_url}/hiven",
-            "api_key": "demo-hiven-api-key",
-            "user_id": "demo-hiven-user",
-        },
-        "chargeye": {
-            "api_url": f"{simulator_url}/chargeye",
-            "refresh_token": "demo-chargeye-refresh-token",
-        },
-        "jedlix": {
-            "api_url": f"{simulator_url}/jedlix",
-            "api_key": "demo-jedlix-api-key",
-            "client_id": "demo-jedlix-client",
-            "client_secret": "demo-jedlix-secret",
-            "user_id": "demo-jedlix-user",
-            "token_url": f"{simulator_url}/jedlix-auth/oauth/token",
-            "audience": f"{simulator_url}/jedlix",
-        },
-        "evenergy": {
-            "api_url": f"{simulator_url}/evenergy/v2",
-            "client_id": "demo-evenergy-client",
-            "client_secret": "demo-evenergy-secret",
-            "user_id": "user01DEMO00000000000000000000",
-        },
+    # The simulator's provider profiles (tests/simulator/profiles.py) say where each API is
+    # served and which demo credentials it accepts. scripts/develop runs this file from the
+    # repository root, with scripts/ (not the root) on sys.path; importing the profiles
+    # loads neither the simulator nor Home Assistant.
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from tests.simulator.profiles import PROFILES  # noqa: PLC0415
+
+    return {
+        name: {
+            key: value
+            for key, value in profile.config(simulator_url).items()
+            if key != "provider"
+        }
+        for name, profile in PROFILES.items()
     }
-    # The simulator is the source of truth for its demo credentials once it exists.
-    sys.path.insert(0, str(REPO_ROOT))
-    try:
-        from tests.simulator.core import DEMO_CREDENTIALS  # noqa: PLC0415
-    except ImportError:
-        return entries
-    for provider, values in entries.items():
-        for key, value in DEMO_CREDENTIALS.get(provider, {}).items():
-            if key in values and key not in ("api_url", "token_url", "audience"):
-                values[key] = str(value)
-    return entries
 
 
 def add_entry(

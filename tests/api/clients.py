@@ -25,7 +25,7 @@ def client_factory[ClientT: Provider](
     """
 
     def factory(**overrides: Any) -> ClientT:
-        config = sim_server.config(client_class.name)
+        config: dict[str, Any] = sim_server.config(client_class.name)
         provider = config.pop("provider")
         config.update(overrides)
         client = PROVIDERS[provider](session=session, clock=sim.clock.now, **config)

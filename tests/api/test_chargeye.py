@@ -1,17 +1,15 @@
-"""ChargEyeClient against the ChargEye simulator over real loopback HTTP."""
+"""ChargEyeClient against the ChargEye simulator over real loopback HTTP.
+
+What every provider client does (errors, tokens, secrets, faults, parsers) is tested once
+for all in tests/api/test_contract.py; this module tests what is ChargEye's own.
+"""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, time, timedelta
-from email.utils import format_datetime
-import json
-import logging
-import socket
 from typing import Any
 
 import aiohttp
-from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
 from custom_components.chargebridge.api import (
@@ -28,30 +26,21 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
-    ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
-    ProviderTimeoutError,
     UnsupportedError,
     UnsupportedFeatureError,
     VehicleSnapshot,
 )
-from custom_components.chargebridge.api.base import TOKEN_RENEW_MARGIN, Payload
 from custom_components.chargebridge.api.chargeye import (
     BASE_FEATURES,
     ChargEyeClient,
-    jwt_claims,
     organisation_of,
-    parse_vehicle_item,
-)
-from custom_components.chargebridge.api.chargeye_plan import (
-    at_depot,
-    parse_schedule,
-    parse_upcoming,
-    plan_state,
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
+from tests.api.parser_cases import fake_jwt
 from tests.simulator import (
+    PROFILES,
     Fault,
     FaultKind,
     RecordedRequest,
@@ -69,7 +58,7 @@ def client(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> ChargEyeClient:
     """Return a client on the simulator, on the simulated clock."""
-    return ChargEyeClient(
+    return PROVIDERS["chargeye"](
         session=client_session,
         api_url=sim_server.api_url("chargeye"),
         refresh_token=REFRESH,
@@ -136,18 +125,6 @@ async def test_built_from_config_entry_data(
     assert account.title == "ChargEye"
 
 
-def test_refuses_clear_text_to_other_hosts(
-    client_session: aiohttp.ClientSession,
-) -> None:
-    """The refresh token never goes over http to a remote host."""
-    with pytest.raises(InvalidInputError):
-        ChargEyeClient(
-            session=client_session,
-            api_url="http://kempower.io/api",
-            refresh_token=REFRESH,
-        )
-
-
 async def test_validate(client: ChargEyeClient, sim: Simulator) -> None:
     """Token, then GET /vehicles; the account is the JWT's organisation."""
     account = await client.async_validate()
@@ -170,7 +147,7 @@ async def test_validate_with_a_bad_refresh_token(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> None:
     """A refused refresh token is an auth error naming no secret; one request only."""
-    client = ChargEyeClient(
+    client = PROVIDERS["chargeye"](
         session=client_session,
         api_url=sim_server.api_url("chargeye"),
         refresh_token="not-the-token",
@@ -193,11 +170,6 @@ async def test_validate_without_organisation_claim(
     assert err.value.field == "token.org"
 
 
-def _token(claims: Any) -> str:
-    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
-    return f"e30.{payload.decode()}.sig"
-
-
 @pytest.mark.parametrize(
     ("claims", "expected"),
     [
@@ -208,37 +180,17 @@ def _token(claims: Any) -> str:
 )
 def test_organisation_claims(claims: dict[str, Any], expected: str) -> None:
     """The organisation claim names are read in one place."""
-    assert organisation_of("chargeye", _token(claims)) == expected
+    assert organisation_of("chargeye", fake_jwt(claims)) == expected
 
 
 @pytest.mark.parametrize(
-    "token", ["abc", "a.b", "a.!!!.c", _token([1, 2]), _token({"org": True})]
+    "token", ["abc", "a.b", "a.!!!.c", fake_jwt([1, 2]), fake_jwt({"org": True})]
 )
 def test_unreadable_tokens(token: str) -> None:
     """Garbage tokens are response errors that do not quote the token."""
     with pytest.raises(ProviderResponseError) as err:
         organisation_of("chargeye", token)
     assert token not in str(err.value)
-
-
-async def test_secrets_stay_out_of_logs_and_errors(
-    client: ChargEyeClient, sim: Simulator, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Neither the refresh token nor a JWT reaches a log record, repr or message."""
-    caplog.set_level(logging.DEBUG)
-    await client.async_validate()
-    await client.async_get_fleet()
-    sim.faults.add(Fault(kind=FaultKind.AUTH, provider="chargeye", path="/vehicles$"))
-    with pytest.raises(ProviderAuthError) as err:
-        await client.async_get_fleet()
-    secrets = [REFRESH, *sim.chargeye.tokens]
-    assert len(secrets) >= 3
-    text = caplog.text + repr(client) + str(err.value)
-    for record in caplog.records:
-        text += str(record.args)
-    for secret in secrets:
-        assert secret not in text
-    assert sent(sim)
 
 
 # --- fleet ---------------------------------------------------------------------------------
@@ -482,7 +434,7 @@ async def test_set_target_without_a_refresh_first(
 ) -> None:
     """A client that has not refreshed asks for the current schedule before patching it."""
     snapshot = await _snapshot(client, sim)
-    fresh = ChargEyeClient(
+    fresh = PROVIDERS["chargeye"](
         session=client_session,
         api_url=sim_server.api_url("chargeye"),
         refresh_token=REFRESH,
@@ -508,7 +460,7 @@ async def test_set_target_when_no_schedule_is_left(
     snapshot = await _snapshot(client, sim)
     vehicle = sim.chargeye.fleet.vehicles[snapshot.vehicle.id]
     sim.chargeye.add_schedules(vehicle, [], replace=True)
-    fresh = ChargEyeClient(
+    fresh = PROVIDERS["chargeye"](
         session=client_session,
         api_url=sim_server.api_url("chargeye"),
         refresh_token=REFRESH,
@@ -813,63 +765,8 @@ async def test_invalid_schedule_input_sends_nothing(
 # --- tokens --------------------------------------------------------------------------------
 
 
-async def test_token_is_cached_and_renewed_before_it_expires(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """One token for 8 h; renewed TOKEN_RENEW_MARGIN before validUntil, not after."""
-    await client.async_validate()
-    expires = sim.chargeye.tokens[jwt(sim)]
-    advance_to(sim, expires - TOKEN_RENEW_MARGIN - timedelta(seconds=1))
-    sim.requests.clear()
-    await client.async_validate()
-    assert calls(sim) == [("GET", "/vehicles")]
-    sim.advance(2)
-    sim.requests.clear()
-    await client.async_validate()
-    assert calls(sim) == [("GET", "/auth/refreshAccessToken"), ("GET", "/vehicles")]
-    assert len(sim.chargeye.tokens) == 2
-    assert sent(sim)[-1].headers["Authorization"] != f"Bearer {jwt_first(sim)}"
-
-
-def jwt_first(sim: Simulator) -> str:
-    """Return the first JWT the simulator issued."""
-    return next(iter(sim.chargeye.tokens))
-
-
-async def test_token_renewed_once_on_401(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """A JWT the provider no longer accepts is dropped and the call retried once."""
-    await client.async_validate()
-    sim.chargeye.expire_tokens()
-    sim.requests.clear()
-    fleet = await client.async_get_fleet()
-    assert not fleet.problems
-    assert calls(sim)[:3] == [
-        ("GET", "/vehicles"),
-        ("GET", "/auth/refreshAccessToken"),
-        ("GET", "/vehicles"),
-    ]
-    assert len(sent(sim)) == 3 + len(vehicle_ids(sim))
-
-
-async def test_persistent_401_is_an_auth_error(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """A second 401 after renewing is the end: ProviderAuthError, no loop."""
-    sim.faults.add(Fault(kind=FaultKind.AUTH, provider="chargeye", path="/vehicles$"))
-    with pytest.raises(ProviderAuthError):
-        await client.async_get_fleet()
-    assert calls(sim) == [
-        ("GET", "/auth/refreshAccessToken"),
-        ("GET", "/vehicles"),
-        ("GET", "/auth/refreshAccessToken"),
-        ("GET", "/vehicles"),
-    ]
-
-
 async def test_revoked_refresh_token(client: ChargEyeClient, sim: Simulator) -> None:
-    """Revoked: the JWT fails, renewing fails, and that is an auth error."""
+    """Revoked: the error says the refresh token was refused (the rest: test_contract.py)."""
     await client.async_validate()
     sim.chargeye.revoke_credentials()
     with pytest.raises(ProviderAuthError) as err:
@@ -935,96 +832,14 @@ async def test_token_response_without_token(
 # --- errors --------------------------------------------------------------------------------
 
 
-async def test_connection_error(
-    client_session: aiohttp.ClientSession, socket_enabled: None
-) -> None:
-    """Nothing listening: a connection error."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = ChargEyeClient(
-        session=client_session,
-        api_url=f"http://127.0.0.1:{port}/chargeye",
-        refresh_token=REFRESH,
-    )
-    with pytest.raises(ProviderConnectionError) as err:
-        await client.async_validate()
-    assert not isinstance(err.value, ProviderTimeoutError)
-    assert REFRESH not in str(err.value)
-
-
-async def test_timeout(
-    sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
-) -> None:
-    """No answer within request_timeout: a timeout error."""
-    client = ChargEyeClient(
-        session=client_session,
-        api_url=sim_server.api_url("chargeye"),
-        refresh_token=REFRESH,
-        clock=sim.clock.now,
-        request_timeout=0.2,
-    )
-    sim.faults.add(
-        Fault(kind=FaultKind.TIMEOUT, provider="chargeye", path="/vehicles$")
-    )
-    with pytest.raises(ProviderTimeoutError):
-        await client.async_get_fleet()
-
-
-@pytest.mark.parametrize("http_date", [False, True])
-async def test_rate_limited(
-    client: ChargEyeClient, sim: Simulator, http_date: bool
-) -> None:
-    """429: a rate-limit error with Retry-After in seconds, given as seconds or a date."""
-    retry_after = (
-        format_datetime(sim.clock.now() + timedelta(seconds=120), usegmt=True)
-        if http_date
-        else "17"
-    )
-    sim.faults.add(
-        Fault(
-            kind=FaultKind.RATE_LIMIT,
-            provider="chargeye",
-            path="/upcoming$",
-            retry_after=retry_after,
-        )
-    )
-    with pytest.raises(ProviderRateLimitError) as err:
-        await client.async_get_fleet()
-    assert err.value.retry_after == (120 if http_date else 17)
-
-
-@pytest.mark.parametrize(
-    ("fault", "error", "field"),
-    [
-        ({"kind": FaultKind.STATUS, "status": 503}, ProviderConnectionError, None),
-        ({"kind": FaultKind.STATUS, "status": 500}, ProviderConnectionError, None),
-        ({"kind": FaultKind.HTML}, ProviderConnectionError, None),
-        ({"kind": FaultKind.HTML, "status": 200}, ProviderResponseError, "body"),
-        ({"kind": FaultKind.MALFORMED}, ProviderResponseError, "body"),
-        ({"kind": FaultKind.TRUNCATED}, ProviderResponseError, "body"),
-        ({"kind": FaultKind.STATUS, "status": 404}, ProviderRejectedError, None),
-    ],
-)
-async def test_vehicle_list_errors(
-    client: ChargEyeClient,
-    sim: Simulator,
-    fault: dict[str, Any],
-    error: type[Exception],
-    field: str | None,
-) -> None:
-    """Failures of the vehicle list fail the refresh with the mapped error."""
-    sim.faults.add(Fault(provider="chargeye", path="/vehicles$", **fault))
-    with pytest.raises(error) as err:
-        await client.async_get_fleet()
-    assert type(err.value) is error
-    assert getattr(err.value, "field", None) == field
-
-
-async def test_one_vehicle_failing_leaves_the_others(
+async def test_vehicles_failing_keep_what_the_list_said(
     client: ChargEyeClient, sim: Simulator
 ) -> None:
-    """A vehicle whose schedule call fails carries the error; the rest are fine."""
+    """Two vehicles whose schedule calls fail differently: each carries its error.
+
+    They keep the list's name and battery, but no target without a schedule; the rest
+    are fine (the single failure of every kind: test_contract.py).
+    """
     ids = vehicle_ids(sim)
     sim.faults.add(
         Fault(kind=FaultKind.STATUS, provider="chargeye", vehicle_id=ids[0], status=503)
@@ -1100,185 +915,28 @@ async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> 
     assert ("GET", f"/vehicles/{ids[1]}/schedules/upcoming") not in calls(sim)
 
 
-async def test_unknown_enum_values_are_harmless(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """New strategy, trigger, port or tag values change nothing we read."""
-    before = await client.async_get_fleet()
-    sim.faults.add(
-        Fault(
-            kind=FaultKind.UNKNOWN_ENUM,
-            provider="chargeye",
-            fields=("strategy", "trigger", "type", "interiorHvac", "tag"),
-        )
-    )
-    after = await client.async_get_fleet()
-    assert after.problems == ()
-    assert {k: v.state for k, v in after.vehicles.items()} == {
-        k: v.state for k, v in before.vehicles.items()
-    }
-
-
 async def test_missing_optional_fields_give_none(
     client: ChargEyeClient, sim: Simulator
 ) -> None:
-    """Optional fields missing: None (names fall back to the id), nothing breaks."""
+    """Optional fields missing: None; the plan still says plugged in, energy added.
+
+    That they are no error, the name falls back to the id: test_contract.py.
+    """
     sim.faults.add(
         Fault(
             kind=FaultKind.MISSING_FIELDS,
             provider="chargeye",
-            fields=(
-                "name",
-                "licensePlate",
-                "evModel",
-                "vin",
-                "fullChargeEnergykWh",
-                "enableChargeScheduling",
-                "planMeta",
-                "targetSoC",
-                "energykWh",
-            ),
+            fields=PROFILES["chargeye"].optional_fields,
         )
     )
     fleet = await client.async_get_fleet()
-    assert fleet.problems == ()
     for vehicle_id, snapshot in fleet.vehicles.items():
-        assert snapshot.vehicle.name == vehicle_id
         assert snapshot.vehicle.model is None
         assert snapshot.vehicle.vin is None
         assert snapshot.state.battery_capacity_wh is None
-        assert snapshot.state.updated_at is None
         assert snapshot.preferences.smart_charging is None
         assert snapshot.preferences.target_soc is None
         assert snapshot.state.charging_status is ChargingStatus.PLUGGED_IN
         assert snapshot.state.energy_added_wh == pytest.approx(
             sim.chargeye.fleet.vehicles[vehicle_id].session_energy_wh, abs=1
         )
-
-
-# --- parsers never crash -------------------------------------------------------------------
-
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=20)
-    | st.sampled_from(["2026-11-02T18:00:00.000Z", "2026-11-03T06:00:00+01:00", "x"])
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-EPOCH = st.integers(min_value=1_790_000_000_000, max_value=1_800_000_000_000)
-
-
-def _maybe(
-    keys: dict[str, st.SearchStrategy[Any]],
-) -> st.SearchStrategy[dict[str, Any]]:
-    """Objects with any subset of `keys` (values from their strategy or any JSON)."""
-    return st.fixed_dictionaries(
-        {}, optional={key: value | JSON for key, value in keys.items()}
-    )
-
-
-SEGMENT = _maybe(
-    {
-        "from": EPOCH,
-        "to": EPOCH,
-        "powerkW": st.floats(min_value=0, max_value=500),
-        "energykWh": st.floats(min_value=0, max_value=500),
-        "startSoc": st.floats(min_value=0, max_value=100),
-        "endSoc": st.floats(min_value=0, max_value=100),
-        "paused": st.booleans(),
-    }
-)
-TIMES = st.sampled_from(
-    ["2026-11-02T18:00:00.000Z", "2026-11-03T06:00:00Z", "2026-11-02T20:00:00+01:00"]
-)
-EV_SCHEDULE = _maybe(
-    {
-        "id": st.text(min_size=1, max_size=5),
-        "evId": st.text(max_size=5),
-        "plannedArrivalTime": TIMES,
-        "plannedDepartureTime": TIMES,
-        "startSoC": st.floats(min_value=0, max_value=100),
-        "targetSoC": st.floats(min_value=0, max_value=100),
-        "plan": _maybe(
-            {
-                "segments": st.lists(SEGMENT, max_size=3),
-                "pastSegments": st.lists(SEGMENT, max_size=3),
-            }
-        ),
-        "planMeta": _maybe({"timestamp": TIMES}),
-    }
-)
-UPCOMING = _maybe({"previous": EV_SCHEDULE, "currentOrNext": EV_SCHEDULE}) | JSON
-VEHICLE_ITEM = (
-    _maybe(
-        {
-            "vehicle": _maybe(
-                {
-                    "id": st.text(min_size=1, max_size=5),
-                    "name": st.text(max_size=5),
-                    "fullChargeEnergykWh": st.floats(min_value=1, max_value=600),
-                    "enableChargeScheduling": st.booleans(),
-                }
-            )
-        }
-    )
-    | JSON
-)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=UPCOMING, minutes=st.integers(min_value=-600, max_value=1500))
-def test_upcoming_parser_raises_only_response_errors(data: Any, minutes: int) -> None:
-    """Arbitrary JSON as an upcoming answer: parsed and derived, or a ProviderResponseError."""
-    now = datetime(2026, 11, 2, 18, tzinfo=UTC) + timedelta(minutes=minutes)
-    try:
-        previous, current = parse_upcoming(Payload("chargeye", data, "upcoming"), "v")
-    except ProviderResponseError:
-        return
-    state = plan_state(None, previous, current, now)
-    assert state.charging_status in set(ChargingStatus)
-    for schedule in (previous, current):
-        if schedule is not None:
-            at_depot(schedule.schedule, now)
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=VEHICLE_ITEM)
-def test_vehicle_parser_raises_only_response_errors(data: Any) -> None:
-    """Arbitrary JSON as a vehicle list item: a record or a ProviderResponseError."""
-    try:
-        record = parse_vehicle_item(Payload("chargeye", data, "vehicles[0]"))
-    except ProviderResponseError:
-        return
-    assert record.id
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=EV_SCHEDULE | JSON)
-def test_schedule_parser_raises_only_response_errors(data: Any) -> None:
-    """Arbitrary JSON as an EvSchedule: a DepotSchedule or a ProviderResponseError."""
-    try:
-        parsed = parse_schedule(Payload("chargeye", data, "schedules[0]"), "v")
-    except ProviderResponseError:
-        return
-    assert parsed.schedule.id
-
-
-@settings(max_examples=200, deadline=None)
-@given(token=st.text(max_size=40) | JSON.map(_token))
-def test_jwt_reader_raises_only_response_errors(token: str) -> None:
-    """Arbitrary strings as access tokens: claims or a ProviderResponseError."""
-    try:
-        claims = jwt_claims("chargeye", token)
-    except ProviderResponseError:
-        return
-    assert isinstance(claims, dict)

@@ -1,15 +1,14 @@
-"""The Hiven client against the simulator over real loopback HTTP."""
+"""The Hiven client against the simulator over real loopback HTTP.
+
+What every provider client does (errors, tokens, secrets, faults, parsers) is tested once
+for all in tests/api/test_contract.py; this module tests what is Hiven's own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from email.utils import format_datetime
-import logging
-import math
-import socket
 from typing import Any
 
 import aiohttp
@@ -20,7 +19,6 @@ import pytest
 
 from custom_components.chargebridge.api import (
     Capabilities,
-    ChargeBridgeError,
     ChargingBehavior,
     ChargingPreferences,
     ChargingStatus,
@@ -29,10 +27,8 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
-    ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
-    ProviderTimeoutError,
     UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
@@ -45,12 +41,19 @@ from custom_components.chargebridge.api.hiven import (
     RANGE_TO_KM,
     HivenClient,
     _parse_schedule,
-    _parse_status,
 )
 from custom_components.chargebridge.api.models import parse_hhmm
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.api.clients import client_factory
-from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
+from tests.api.parser_cases import HIVEN_JSON
+from tests.simulator import (
+    PROFILES,
+    Fault,
+    FaultKind,
+    Simulator,
+    SimulatorServer,
+    SimVehicle,
+)
 
 PREFIX = "/hiven"
 DEVICES = f"{PREFIX}/v2/hiven/devices"
@@ -151,18 +154,11 @@ def test_class_contract() -> None:
     assert HivenClient.min_scan_interval <= HivenClient.default_scan_interval
 
 
-async def test_refuses_clear_text_to_remote_host(
+async def test_api_url_without_trailing_slash(
     client_session: aiohttp.ClientSession,
 ) -> None:
-    """Credentials never travel over http to a host that is not loopback."""
-    with pytest.raises(InvalidInputError):
-        HivenClient(
-            session=client_session,
-            api_url="http://api.hiven.energy",
-            api_key="k",
-            user_id="u",
-        )
-    client = HivenClient(
+    """An https api_url is taken without its trailing slash (http: test_contract.py)."""
+    client: Any = PROVIDERS["hiven"](
         session=client_session,
         api_url="https://api.hiven.energy/",
         api_key="k",
@@ -202,13 +198,6 @@ async def test_validate_unknown_user(make_client: ClientFactory) -> None:
     """A user the key does not serve is refused."""
     with pytest.raises(ProviderAuthError):
         await make_client(user_id="nobody").async_validate()
-
-
-async def test_validate_revoked(sim: Simulator, client: HivenClient) -> None:
-    """Revoked credentials start reauth."""
-    sim.hiven.revoke_credentials()
-    with pytest.raises(ProviderAuthError):
-        await client.async_validate()
 
 
 # --- fleet -------------------------------------------------------------------------------
@@ -386,52 +375,6 @@ async def test_schedule_failure_keeps_the_state(
 
 
 @pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(kind=FaultKind.STATUS, status=503), ProviderConnectionError),
-        (Fault(kind=FaultKind.STATUS, status=404), ProviderRejectedError),
-        (Fault(kind=FaultKind.MALFORMED), ProviderResponseError),
-        (Fault(kind=FaultKind.TRUNCATED), ProviderResponseError),
-        (Fault(kind=FaultKind.HTML), ProviderConnectionError),
-    ],
-)
-async def test_one_vehicle_failing_leaves_the_others(
-    sim: Simulator,
-    client: HivenClient,
-    cars: list[SimVehicle],
-    fault: Fault,
-    error: type[ChargeBridgeError],
-) -> None:
-    """A car whose status fails carries the error; the rest of the fleet is fine."""
-    broken = cars[2]
-    sim.faults.add(replace(fault, path="/status$", vehicle_id=broken.id))
-
-    fleet = await client.async_get_fleet()
-
-    assert set(fleet.vehicles) == {car.id for car in cars}
-    assert isinstance(fleet.vehicles[broken.id].error, error)
-    assert fleet.vehicles[broken.id].vehicle.name == broken.name
-    assert list(fleet.problems) == [fleet.vehicles[broken.id].error]
-    for car in cars[:2]:
-        assert fleet.vehicles[car.id].error is None
-        assert fleet.vehicles[car.id].state.state_of_charge is not None
-
-
-async def test_rejected_keeps_problem_detail(
-    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
-) -> None:
-    """A 404 from the status call keeps the NestJS message as the detail."""
-    sim.faults.add(
-        Fault(kind=FaultKind.STATUS, status=409, path="/status$", vehicle_id=cars[1].id)
-    )
-    fleet = await client.async_get_fleet()
-    error = fleet.vehicles[cars[1].id].error
-    assert isinstance(error, ProviderRejectedError)
-    assert error.status == 409
-    assert error.detail == "Injected failure: Conflict"
-
-
-@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("CHARGING", (ChargingStatus.CHARGING, True, True)),
@@ -457,54 +400,42 @@ async def test_status_mapping(
     assert (state.charging_status, state.plugged_in, state.charging) == expected
 
 
-async def test_unknown_enums(
+async def test_unknown_enums_read_as_none(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """New chargingStatus or chargingBehavior values read as unknown, not as errors."""
+    """New chargingStatus or chargingBehavior values: plug and behaviour read None.
+
+    That they are no error and the status reads unknown: test_contract.py.
+    """
     sim.faults.add(
-        Fault(
-            kind=FaultKind.UNKNOWN_ENUM, fields=("chargingStatus", "chargingBehavior")
-        )
+        Fault(kind=FaultKind.UNKNOWN_ENUM, fields=PROFILES["hiven"].enum_fields)
     )
     fleet = await client.async_get_fleet()
-    assert fleet.problems == ()
     for car in cars:
         snapshot = fleet.vehicles[car.id]
-        assert snapshot.state.charging_status is ChargingStatus.UNKNOWN
         assert snapshot.state.plugged_in is None
         assert snapshot.preferences.charging_behavior is None
         assert snapshot.preferences.smart_charging is None
 
 
-async def test_missing_optional_fields(
+async def test_missing_optional_fields_read_as_none(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """Missing optional fields give None; the name falls back to the id."""
+    """Missing optional fields give None everywhere, no preferences and no schedule.
+
+    That they are no error, the name falls back to the id: test_contract.py.
+    """
     sim.faults.add(
-        Fault(
-            kind=FaultKind.MISSING_FIELDS,
-            fields=(
-                "attributes",
-                "settings",
-                "soc",
-                "range",
-                "timestamp",
-                "chargingStatus",
-                "batteryCapacity",
-            ),
-        )
+        Fault(kind=FaultKind.MISSING_FIELDS, fields=PROFILES["hiven"].optional_fields)
     )
     fleet = await client.async_get_fleet()
-    assert fleet.problems == ()
     for car in cars:
         snapshot = fleet.vehicles[car.id]
-        assert snapshot.vehicle.name == car.id
         assert snapshot.vehicle.make is None
         assert snapshot.preferences == ChargingPreferences()
         state = snapshot.state
         assert state.state_of_charge is None
         assert state.range_km is None
-        assert state.updated_at is None
         assert state.battery_capacity_wh is None
         assert state.charging_status is ChargingStatus.UNKNOWN
         assert snapshot.schedule is None
@@ -524,31 +455,14 @@ async def test_km_targets_read_as_none(
     assert fleet.vehicles[cars[1].id].preferences.target_soc == 80
 
 
-async def test_unreadable_item_without_id_is_left_out(
-    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
-) -> None:
-    """An item whose id cannot be read is a problem; the others carry on."""
-    sim.faults.add(
-        Fault(
-            kind=FaultKind.MISSING_FIELDS,
-            fields=("id",),
-            path="/devices$",
-            vehicle_id=cars[1].id,
-        )
-    )
-    fleet = await client.async_get_fleet()
-    assert set(fleet.vehicles) == {cars[0].id, cars[2].id}
-    [problem] = fleet.problems
-    assert isinstance(problem, ProviderResponseError)
-    assert problem.field is not None
-    assert problem.field.endswith(".id")
-
-
 @pytest.mark.parametrize("field", ["year", "readyTime", "type"])
 async def test_garbled_item_is_an_error_on_that_vehicle(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle], field: str
 ) -> None:
-    """A wrong field in one item names the field; that car carries the error (or is a problem)."""
+    """A wrong field in one item names the field; that car carries the error (or is a problem).
+
+    Hiven keeps the list's order, the failed car in its place.
+    """
     sim.faults.add(
         Fault(
             kind=FaultKind.UNKNOWN_ENUM,
@@ -572,81 +486,19 @@ async def test_garbled_item_is_an_error_on_that_vehicle(
 
 
 @pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(kind=FaultKind.MALFORMED), ProviderResponseError),
-        (Fault(kind=FaultKind.TRUNCATED), ProviderResponseError),
-        (Fault(kind=FaultKind.HTML), ProviderConnectionError),
-        (Fault(kind=FaultKind.STATUS, status=500), ProviderConnectionError),
-        (Fault(kind=FaultKind.STATUS, status=503), ProviderConnectionError),
-        (Fault(kind=FaultKind.AUTH), ProviderAuthError),
-        (Fault(kind=FaultKind.STATUS, status=403), ProviderAuthError),
-        (Fault(kind=FaultKind.STATUS, status=400), ProviderRejectedError),
-    ],
+    "fault", [Fault(kind=FaultKind.AUTH), Fault(kind=FaultKind.STATUS, status=403)]
 )
-async def test_device_list_errors(
-    sim: Simulator,
-    client: HivenClient,
-    cars: list[SimVehicle],
-    fault: Fault,
-    error: type[ChargeBridgeError],
+async def test_device_list_refused_is_an_auth_error(
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle], fault: Fault
 ) -> None:
-    """A failing device list fails the refresh with the mapped error."""
+    """401 and 403 on the device list: the key is refused, with no token to renew.
+
+    The other failures of the list: test_contract.py::test_fleet_list_errors.
+    """
     sim.faults.add(replace(fault, path="/devices$"))
-    with pytest.raises(error) as caught:
+    with pytest.raises(ProviderAuthError):
         await client.async_get_fleet()
-    if isinstance(caught.value, ProviderResponseError):
-        assert caught.value.field == "body"
     assert len(_requests(sim)) == 1
-
-
-async def test_rate_limit_on_one_vehicle_fails_the_refresh(
-    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
-) -> None:
-    """429 concerns the whole account, even when one status call meets it."""
-    sim.faults.add(
-        Fault(kind=FaultKind.RATE_LIMIT, path="/status$", vehicle_id=cars[1].id)
-    )
-    with pytest.raises(ProviderRateLimitError) as caught:
-        await client.async_get_fleet()
-    assert caught.value.retry_after == 30.0
-
-
-async def test_retry_after_as_http_date(sim: Simulator, client: HivenClient) -> None:
-    """Retry-After given as an HTTP date becomes seconds on the client's clock."""
-    when = sim.clock.now() + timedelta(seconds=120)
-    sim.faults.add(
-        Fault(kind=FaultKind.RATE_LIMIT, retry_after=format_datetime(when, usegmt=True))
-    )
-    with pytest.raises(ProviderRateLimitError) as caught:
-        await client.async_validate()
-    assert caught.value.retry_after == pytest.approx(120, abs=1)
-
-
-async def test_timeout(
-    sim: Simulator, make_client: ClientFactory, cars: list[SimVehicle]
-) -> None:
-    """No answer within request_timeout is a timeout."""
-    sim.faults.add(Fault(kind=FaultKind.TIMEOUT, path="/devices$"))
-    with pytest.raises(ProviderTimeoutError):
-        await make_client(request_timeout=0.2).async_get_fleet()
-
-
-async def test_connection_refused(
-    client_session: aiohttp.ClientSession, socket_enabled: None
-) -> None:
-    """Nothing listening is a connection error."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = HivenClient(
-        session=client_session,
-        api_url=f"http://127.0.0.1:{port}/hiven",
-        api_key="k",
-        user_id="u",
-    )
-    with pytest.raises(ProviderConnectionError):
-        await client.async_validate()
 
 
 @pytest.fixture
@@ -684,7 +536,7 @@ async def test_device_list_shapes(
     """A 200 that is not JSON, not an array, or holds a non-object names the field."""
     server, answers = odd_server
     answers["/v2/hiven/devices"] = response
-    client = HivenClient(
+    client = PROVIDERS["hiven"](
         session=client_session,
         api_url=str(server.make_url("")),
         api_key="k",
@@ -709,7 +561,7 @@ async def test_empty_and_quoted_write_answers(
     """The write answers "" (a JSON string) or nothing; both are success."""
     server, answers = odd_server
     path = "/v2/hiven/devices/car/smart-charging/ev-preferences"
-    client = HivenClient(
+    client = PROVIDERS["hiven"](
         session=client_session,
         api_url=str(server.make_url("")),
         api_key="k",
@@ -1046,120 +898,7 @@ async def test_write_to_a_removed_car(
 # --- secrets -----------------------------------------------------------------------------
 
 
-async def test_secrets_stay_secret(
-    sim: Simulator,
-    make_client: ClientFactory,
-    cars: list[SimVehicle],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The API key is in no repr, exception message or log record."""
-    caplog.set_level(logging.DEBUG)
-    client = make_client()
-    key = sim.hiven.credentials["api_key"]
-    assert key not in repr(client)
-    errors: list[BaseException] = []
-    sim.hiven.info(cars[0].id).target_unit = "KM"
-    sim.hiven.info(cars[0].id).target_km = 100.0
-    fleet = await client.async_get_fleet()
-    await client.async_update_preferences(
-        fleet.vehicles[cars[1].id], PreferencesUpdate(target_soc=70)
-    )
-    sim.faults.add(Fault(kind=FaultKind.STATUS, status=404, path="/status$", times=1))
-    errors.extend((await client.async_get_fleet()).problems)
-    for fault in (
-        Fault(kind=FaultKind.AUTH, times=1),
-        Fault(kind=FaultKind.STATUS, status=400, times=1),
-        Fault(kind=FaultKind.MALFORMED, times=1),
-        Fault(kind=FaultKind.RATE_LIMIT, times=1),
-    ):
-        sim.faults.add(fault)
-        with pytest.raises(ChargeBridgeError) as caught:
-            await client.async_validate()
-        errors.append(caught.value)
-    with pytest.raises(ProviderAuthError) as caught:
-        await make_client(api_key="wrong-secret-key").async_validate()
-    errors.append(caught.value)
-    assert errors
-    for error in errors:
-        assert key not in str(error)
-        assert "wrong-secret-key" not in str(error)
-        assert key not in repr(error)
-    assert caplog.records
-    for record in caplog.records:
-        assert key not in record.getMessage()
-        assert "wrong-secret-key" not in record.getMessage()
-
-
 # --- parsers against arbitrary JSON ------------------------------------------------------
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-    | st.sampled_from(["08:00", "25:00", "PERCENT", "KM", "EV", "2026-11-02T06:00:00Z"])
-    | st.sampled_from(
-        ["inf", "nan", 10**400, math.inf, math.nan, "9999-12-31T23:59:59-01:00"]
-    ),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=20,
-)
-KEYS = st.sampled_from(
-    [
-        "id",
-        "type",
-        "attributes",
-        "settings",
-        "chargingPreferences",
-        "chargingBehavior",
-        "chargingLocationIds",
-        "targetSoC",
-        "minimalSoC",
-        "value",
-        "unit",
-        "readyTime",
-        "weekDaySpecificReadyTimes",
-        "MONDAY",
-        "batteryCapacity",
-        "soc",
-        "range",
-        "chargingStatus",
-        "timestamp",
-        "hourlyCharges",
-        "year",
-        "name",
-    ]
-)
-OBJECTS = st.recursive(
-    st.dictionaries(KEYS, JSON_VALUES, max_size=6),
-    lambda children: st.dictionaries(KEYS, children | JSON_VALUES, max_size=6),
-    max_leaves=15,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(data=OBJECTS | JSON_VALUES)
-def test_parsers_raise_only_response_errors(data: Any) -> None:
-    """Whatever JSON arrives, parsing gives a model or ProviderResponseError."""
-    client = HivenClient(
-        session=None,  # type: ignore[arg-type]
-        api_url="https://api.hiven.energy",
-        api_key="k",
-        user_id="u",
-    )
-    parsers: list[Callable[[], object]] = [
-        lambda: client._parse_device(Payload("hiven", data, "devices[0]")),
-        lambda: client._parse_preferences(Payload("hiven", data, "preferences")),
-        lambda: _parse_status(Payload("hiven", data, "status"), None),
-        lambda: _parse_schedule(Payload("hiven", data, "schedule")),
-    ]
-    for parse in parsers:
-        with contextlib.suppress(ProviderResponseError):
-            parse()
 
 
 @settings(max_examples=100, deadline=None)
@@ -1174,7 +913,7 @@ def test_parsers_raise_only_response_errors(data: Any) -> None:
                 "0001-01-01T00:00:00+01:00",
             ]
         ),
-        JSON_VALUES,
+        HIVEN_JSON,
         max_size=4,
     )
 )

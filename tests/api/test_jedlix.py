@@ -1,20 +1,20 @@
-"""The Jedlix client against the simulator over real loopback HTTP."""
+"""The Jedlix client against the simulator over real loopback HTTP.
+
+What every provider client does (errors, tokens, secrets, faults, parsers) is tested once
+for all in tests/api/test_contract.py; this module tests what is Jedlix's own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from email.utils import format_datetime
 import json
-import logging
 from pathlib import Path
 from typing import Any
 import uuid
 
 import aiohttp
-from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
 from custom_components.chargebridge.api import (
@@ -22,7 +22,6 @@ from custom_components.chargebridge.api import (
     ChargingStatus,
     Feature,
     InvalidInputError,
-    InvalidUrlError,
     NothingToChangeError,
     OutOfRangeError,
     PreferencesUpdate,
@@ -32,7 +31,6 @@ from custom_components.chargebridge.api import (
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
-    ProviderTimeoutError,
     UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
@@ -59,7 +57,14 @@ from custom_components.chargebridge.api.jedlix import (
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.api.clients import client_factory
-from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer, SimVehicle
+from tests.simulator import (
+    PROFILES,
+    Fault,
+    FaultKind,
+    Simulator,
+    SimulatorServer,
+    SimVehicle,
+)
 
 PATH = "/jedlix/api/v2"
 TOKEN_PATH = "/jedlix-auth/oauth/token"
@@ -104,15 +109,6 @@ def _plugged(sim: Simulator, vehicle: SimVehicle) -> SimVehicle:
     return vehicle
 
 
-def _secrets(sim: Simulator) -> list[str]:
-    """Everything that must never be logged or shown."""
-    return [
-        sim.jedlix.credentials["api_key"],
-        sim.jedlix.credentials["client_secret"],
-        *sim.jedlix.tokens,
-    ]
-
-
 def _calls(sim: Simulator) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in sim.requests.for_provider("jedlix")]
 
@@ -138,7 +134,7 @@ def test_class_facts() -> None:
 
 async def test_defaults_and_repr(client_session: aiohttp.ClientSession) -> None:
     """Token URL defaults to Auth0, audience to the API URL; repr hides secrets."""
-    client = JedlixClient(
+    client = PROVIDERS["jedlix"](
         session=client_session,
         api_url="https://acme.jedlix.com/",
         api_key="key-123",
@@ -156,34 +152,6 @@ async def test_defaults_and_repr(client_session: aiohttp.ClientSession) -> None:
     assert "key-123" not in text
     assert "secret-456" not in text
     assert "client-1" in text
-
-
-@pytest.mark.parametrize(
-    ("api_url", "token_url"),
-    [
-        ("http://acme.jedlix.com", DEFAULT_TOKEN_URL),
-        ("https://acme.jedlix.com", "http://auth.example.com/oauth/token"),
-        ("https://acme.jedlix.com", "ftp://auth.example.com/oauth/token"),
-    ],
-)
-async def test_insecure_urls_refused(
-    client_session: aiohttp.ClientSession, api_url: str, token_url: str
-) -> None:
-    """Neither the API key nor the client secret may travel in clear text."""
-    with pytest.raises(InvalidInputError) as err:
-        JedlixClient(
-            session=client_session,
-            api_url=api_url,
-            token_url=token_url,
-            api_key="key",
-            client_id="id",
-            client_secret="secret",
-            user_id="user",
-        )
-    assert type(err.value) is InvalidUrlError
-    assert err.value.field == (
-        "api_url" if api_url.startswith("http:") else "token_url"
-    )
 
 
 # --- validate and the exact requests -----------------------------------------------------
@@ -425,7 +393,7 @@ async def test_charge_state_enum(
 ) -> None:
     """Charge states compare case-insensitively; new ones are UNKNOWN, never a crash."""
     vehicle = _car(sim)
-    sim.jedlix.set_charge_state_value(vehicle.id, value)
+    sim.jedlix.set_status(vehicle.id, value)
     state = (await _snapshot(client, vehicle.id)).state
     assert (state.charging_status, state.plugged_in, state.charging) == expected
 
@@ -449,25 +417,19 @@ async def test_unknown_capabilities_ignored(
 async def test_missing_optional_fields_are_none(
     sim: Simulator, client: JedlixClient
 ) -> None:
-    """Missing battery level, range, date, details and flags: None, no range entity."""
+    """Missing battery level, range, date, details and flags: None, no range entity.
+
+    That they are no error, the name falls back to the id: test_contract.py.
+    """
     sim.faults.add(
         Fault(
             kind=FaultKind.MISSING_FIELDS,
             path="/vehicles$",
-            fields=(
-                "batteryLevel",
-                "range",
-                "updatedAt",
-                "details",
-                "isConnected",
-                "isConnectable",
-            ),
+            fields=PROFILES["jedlix"].optional_fields,
         )
     )
     fleet = await client.async_get_fleet()
-    assert fleet.problems == ()
-    for vehicle_id, snapshot in fleet.vehicles.items():
-        assert snapshot.vehicle.name == vehicle_id
+    for snapshot in fleet.vehicles.values():
         assert snapshot.vehicle.make is None
         assert snapshot.vehicle.link_broken is False
         assert snapshot.state.state_of_charge is None
@@ -529,10 +491,14 @@ async def test_broken_link_is_a_notice(sim: Simulator, client: JedlixClient) -> 
     )
 
 
-async def test_one_vehicle_failing_leaves_the_others(
+async def test_failed_charge_settings_keep_the_state_and_are_read_again(
     sim: Simulator, client: JedlixClient
 ) -> None:
-    """One car's charge settings fail: its snapshot carries the error, the rest is fine."""
+    """One car's charge settings fail: it keeps the list's state, no preferences.
+
+    The next refresh reads just its settings again (failures of every kind, one vehicle:
+    test_contract.py).
+    """
     failing = _car(sim, 1)
     sim.faults.add(
         Fault(
@@ -592,22 +558,6 @@ async def test_unparsable_vehicle_items(sim: Simulator, client: JedlixClient) ->
     assert broken.error is fleet.problems[1]
     assert broken.vehicle.capabilities.features == frozenset()
     assert fleet.vehicles[fine.id].error is None
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault(kind=FaultKind.MALFORMED, path="/vehicles$"),
-        Fault(kind=FaultKind.TRUNCATED, path="/vehicles$"),
-    ],
-)
-async def test_bad_vehicle_list_body(
-    sim: Simulator, client: JedlixClient, fault: Fault
-) -> None:
-    """The list itself unreadable: ProviderResponseError naming the body."""
-    sim.faults.add(fault)
-    with pytest.raises(ProviderResponseError, match=r"\(body\)"):
-        await client.async_get_fleet()
 
 
 async def test_removed_vehicle_drops_from_cache(
@@ -750,55 +700,12 @@ async def test_messages_rate_limited_fails_the_refresh(
 # --- tokens ------------------------------------------------------------------------------
 
 
-async def test_token_cached_and_renewed_before_expiry(
-    sim: Simulator, client: JedlixClient
-) -> None:
-    """One token for many calls; a new one within five minutes of expires_in."""
-    await client.async_get_fleet()
-    sim.advance(3600)
-    await client.async_get_fleet()
-    assert sim.requests.count(path=TOKEN_PATH) == 1
-    sim.advance(86400 - 3600 - 301)
-    await client.async_get_fleet()
-    assert sim.requests.count(path=TOKEN_PATH) == 1
-    sim.advance(2)
-    await client.async_get_fleet()
-    assert sim.requests.count(path=TOKEN_PATH) == 2
-    assert sim.requests.count(path="/vehicles$") == 4
-    assert len(sim.jedlix.tokens) == 2
-
-
-async def test_token_renewed_once_on_401(sim: Simulator, client: JedlixClient) -> None:
-    """A token the server forgot: 401, a new token, the call repeated; success."""
-    await client.async_get_fleet()
-    sim.jedlix.revoke_tokens()
-    sim.requests.clear()
-    sim.advance(60)
-    fleet = await client.async_get_fleet()
-    assert len(fleet.vehicles) == 3
-    vehicles = f"{_user_path(sim)}/vehicles"
-    assert _calls(sim) == [("GET", vehicles), ("POST", TOKEN_PATH), ("GET", vehicles)]
-    (token,) = sim.jedlix.tokens
-    assert (
-        sim.requests.last(path="/vehicles$").headers["Authorization"]
-        == f"Bearer {token}"
-    )
-
-
 async def test_revoked_credentials(sim: Simulator, client: JedlixClient) -> None:
-    """Revoked client: the renewal is refused, ProviderAuthError."""
+    """Revoked client: the renewal is refused (401), named (the rest: test_contract.py)."""
     await client.async_get_fleet()
     sim.jedlix.revoke_credentials()
     with pytest.raises(ProviderAuthError, match="refused \\(401\\)"):
         await client.async_get_fleet()
-
-
-async def test_persistent_401(sim: Simulator, client: JedlixClient) -> None:
-    """401 on every API request: renewed once, then ProviderAuthError."""
-    sim.faults.add(Fault(kind=FaultKind.AUTH, path="/vehicles$"))
-    with pytest.raises(ProviderAuthError, match="401"):
-        await client.async_get_fleet()
-    assert sim.requests.count(path=TOKEN_PATH) == 2
 
 
 @pytest.mark.parametrize(
@@ -823,84 +730,6 @@ def test_token_without_lifetime() -> None:
 
 
 # --- errors ------------------------------------------------------------------------------
-
-
-async def test_connection_error(
-    client_session: aiohttp.ClientSession, socket_enabled: None
-) -> None:
-    """Nothing listening: ProviderConnectionError (not a timeout)."""
-    client = JedlixClient(
-        session=client_session,
-        api_url="http://127.0.0.1:9/jedlix",
-        token_url="http://127.0.0.1:9/jedlix-auth/oauth/token",
-        api_key="key",
-        client_id="id",
-        client_secret="secret",
-        user_id="user",
-    )
-    with pytest.raises(ProviderConnectionError) as err:
-        await client.async_get_fleet()
-    assert not isinstance(err.value, ProviderTimeoutError)
-
-
-async def test_timeout(sim: Simulator, make_client: ClientFactory) -> None:
-    """No answer within request_timeout: ProviderTimeoutError."""
-    client = make_client(request_timeout=0.2)
-    sim.faults.add(Fault(kind=FaultKind.TIMEOUT, path="/vehicles$"))
-    with pytest.raises(ProviderTimeoutError):
-        await client.async_get_fleet()
-
-
-async def test_rate_limit_seconds(sim: Simulator, client: JedlixClient) -> None:
-    """429 with Retry-After in seconds."""
-    sim.faults.add(
-        Fault(kind=FaultKind.RATE_LIMIT, path="/vehicles$", retry_after="120")
-    )
-    with pytest.raises(ProviderRateLimitError) as err:
-        await client.async_get_fleet()
-    assert err.value.retry_after == 120
-
-
-async def test_rate_limit_http_date(sim: Simulator, client: JedlixClient) -> None:
-    """Retry-After as an HTTP date is read against the client's clock."""
-    when = sim.clock.now() + timedelta(seconds=90)
-    sim.faults.add(
-        Fault(
-            kind=FaultKind.RATE_LIMIT,
-            path="/vehicles$",
-            retry_after=format_datetime(when, usegmt=True),
-        )
-    )
-    with pytest.raises(ProviderRateLimitError) as err:
-        await client.async_get_fleet()
-    assert err.value.retry_after == 90
-
-
-@pytest.mark.parametrize(
-    ("fault", "error", "text"),
-    [
-        ({"kind": FaultKind.STATUS, "status": 503}, ProviderConnectionError, "503"),
-        ({"kind": FaultKind.STATUS, "status": 500}, ProviderConnectionError, "500"),
-        ({"kind": FaultKind.HTML}, ProviderConnectionError, "502"),
-        ({"kind": FaultKind.HTML, "status": 200}, ProviderResponseError, "(body)"),
-        ({"kind": FaultKind.MALFORMED}, ProviderResponseError, "(body)"),
-        ({"kind": FaultKind.TRUNCATED}, ProviderResponseError, "(body)"),
-        ({"kind": FaultKind.STATUS, "status": 422}, ProviderRejectedError, "422"),
-    ],
-)
-async def test_error_classes(
-    sim: Simulator,
-    client: JedlixClient,
-    fault: dict[str, Any],
-    error: type[Exception],
-    text: str,
-) -> None:
-    """Status, HTML and body faults on the vehicle list map onto the shared error tree."""
-    sim.faults.add(Fault(path="/vehicles$", **fault))
-    with pytest.raises(error) as err:
-        await client.async_get_fleet()
-    assert text in str(err.value)
-    assert sim.requests.count(path=TOKEN_PATH) == 1
 
 
 async def test_404_keeps_the_problem_detail(
@@ -1190,39 +1019,6 @@ async def test_boost_unsupported_sends_nothing(
     assert len(sim.requests) == 0
 
 
-# --- secrets -----------------------------------------------------------------------------
-
-
-async def test_secrets_never_leak(
-    sim: Simulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Not in repr, not in exception messages, not in any log record."""
-    caplog.set_level(logging.DEBUG)
-    client = make_client()
-    messages: list[str] = [repr(client)]
-    await client.async_get_fleet()
-    for fault in (
-        Fault(kind=FaultKind.STATUS, status=503, times=1),
-        Fault(kind=FaultKind.AUTH),
-        Fault(kind=FaultKind.MALFORMED, times=1),
-    ):
-        sim.faults.clear()
-        sim.faults.add(fault)
-        sim.advance(3600)
-        with pytest.raises(Exception) as err:
-            await client.async_get_fleet()
-        messages.append(str(err.value))
-    sim.faults.clear()
-    bad = make_client(api_key="wrong-api-key-123")
-    with pytest.raises(ProviderAuthError) as err:
-        await bad.async_validate()
-    messages.append(str(err.value))
-    secrets = [*_secrets(sim), "wrong-api-key-123"]
-    texts = messages + [record.getMessage() for record in caplog.records]
-    for secret in secrets:
-        assert all(secret not in text for text in texts), secret
-
-
 # --- parsers and helpers -----------------------------------------------------------------
 
 
@@ -1407,80 +1203,3 @@ def test_parse_page_and_session() -> None:
         parse_page({"items": []}, "messages")
     assert parse_session({"id": "s", "status": "ACTIVE"}) == ("s", True)
     assert parse_session({"id": "s", "status": "ForceEnded"}) == ("s", False)
-
-
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=30)
-    | st.sampled_from(
-        [
-            "Charging",
-            "Stopped",
-            "07:30",
-            "25:00",
-            "Europe/Amsterdam",
-            "2023-10-31T09:20:46.123Z",
-            "0001-01-01T00:00:00+01:00",
-            "1e999",
-            "NaN",
-        ]
-    ),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "id",
-                    "details",
-                    "brand",
-                    "model",
-                    "version",
-                    "isConnected",
-                    "isConnectable",
-                    "capabilities",
-                    "chargeState",
-                    "batteryLevel",
-                    "range",
-                    "updatedAt",
-                    "isSmartChargingEnabled",
-                    "desiredBatteryLevel",
-                    "departureTimes",
-                    "monday",
-                    "timeZone",
-                    "totalPages",
-                    "items",
-                    "type",
-                    "title",
-                    "vehicleId",
-                    "status",
-                    "access_token",
-                    "expires_in",
-                ]
-            )
-            | st.text(max_size=8),
-            children,
-            max_size=6,
-        )
-    ),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(JSON)
-def test_parsers_only_raise_response_errors(data: Any) -> None:
-    """Arbitrary JSON: every parser answers or raises ProviderResponseError, nothing else."""
-    now = datetime(2026, 11, 2, tzinfo=UTC)
-    parsers: list[Callable[[], object]] = [
-        lambda: parse_vehicle(Payload("jedlix", data, "vehicles[0]")),
-        lambda: parse_charge_settings(data, "settings", now).next_departure(now),
-        lambda: [parse_message(item) for item in parse_page(data, "messages")[0]],
-        lambda: parse_token(data),
-        lambda: parse_session(data),
-    ]
-    for parse in parsers:
-        with contextlib.suppress(ProviderResponseError):
-            parse()

@@ -65,17 +65,9 @@ def _parse_providers(text: str) -> tuple[str, ...]:
 
 def simulator_config(provider: str, url: str) -> dict[str, Any]:
     """Config entry data for the simulator at ``url`` (as SimulatorServer.config gives)."""
-    from tests.simulator import API_PATHS, DEMO_CREDENTIALS  # noqa: PLC0415
+    from tests.simulator import PROFILES  # noqa: PLC0415
 
-    data: dict[str, Any] = {
-        "provider": provider,
-        "api_url": f"{url}{API_PATHS[provider]}",
-    }
-    data.update(DEMO_CREDENTIALS[provider])
-    if provider == "jedlix":
-        data["token_url"] = f"{url}/jedlix-auth/oauth/token"
-        data["audience"] = data["api_url"]
-    return data
+    return dict(PROFILES[provider].config(url))
 
 
 async def _measure_one(args: argparse.Namespace) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from custom_components.chargebridge.api.base import PER_VEHICLE_CONCURRENCY
 from custom_components.chargebridge.api.evenergy import PAGE_SIZE as EVENERGY_PAGE_SIZE
 from custom_components.chargebridge.api.hiven import SCHEDULED_STATUSES
 from custom_components.chargebridge.const import DOMAIN
+from tests.simulator.profiles import PROVIDER_NAMES
 
 if TYPE_CHECKING:  # not imported at run time: the simulator is another process
     from tests.simulator import Simulator
@@ -49,7 +50,8 @@ try:  # Newer Home Assistant releases report unchanged writes as their own event
 except ImportError:  # pragma: no cover - every supported release has it
     EVENT_STATE_REPORTED = "state_reported"
 
-PROVIDERS = ("hiven", "chargeye", "jedlix", "evenergy")
+PROVIDERS = PROVIDER_NAMES
+"""Every simulated provider (tests/simulator/profiles.py); each needs its two formulas below."""
 DEFAULT_RTT_MS = 50.0
 CHANGE_SECONDS = 600
 """How far the simulator's clock moves for the closing "something changed" refresh."""

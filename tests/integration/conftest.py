@@ -23,13 +23,11 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import DEFAULT_TIMEZONE, Simulator, SimulatorServer
+from tests.simulator import DEFAULT_TIMEZONE, PROVIDER_NAMES, Simulator, SimulatorServer
 
 # Diagnostics import hassio, whose models cannot be compiled while time is frozen:
 # import it now, before any test freezes time.
 importlib.import_module("homeassistant.components.hassio")
-
-PROVIDER_IDS = list(PROVIDERS)
 
 type Advance = Callable[[float], Awaitable[None]]
 
@@ -64,7 +62,7 @@ def advance(
     return _advance
 
 
-@pytest.fixture(params=PROVIDER_IDS)
+@pytest.fixture(params=PROVIDER_NAMES)
 def provider(request: pytest.FixtureRequest) -> str:
     """Each provider in turn."""
     return request.param

@@ -18,12 +18,12 @@ from tests.bench.harness import (
     measure,
     minimum_requests,
 )
-from tests.simulator import Simulator, SimulatorServer
+from tests.simulator import PROVIDER_NAMES, Simulator, SimulatorServer
 
 SIZES = (1, 10)
 
 
-@pytest.mark.parametrize("provider", ["hiven", "chargeye", "jedlix", "evenergy"])
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
 async def test_bench_smoke(
     hass: HomeAssistant, socket_enabled: None, provider: str
 ) -> None:

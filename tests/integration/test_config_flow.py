@@ -23,38 +23,7 @@ from custom_components.chargebridge.api import InvalidInputError, InvalidUrlErro
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.compat import vol
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
-
-from .conftest import PROVIDER_IDS
-
-SECRETS = {
-    "hiven": ("api_key",),
-    "chargeye": ("refresh_token",),
-    "jedlix": ("api_key", "client_secret"),
-    "evenergy": ("client_secret",),
-}
-"""The secret fields of each provider: asked on reauth, optional on reconfigure."""
-
-FORM_DEFAULTS = {
-    "hiven": {"api_url": "https://api.hiven.energy", "api_key": None, "user_id": None},
-    "chargeye": {"api_url": "https://kempower.io/api", "refresh_token": None},
-    "jedlix": {
-        "api_url": None,
-        "api_key": None,
-        "client_id": None,
-        "client_secret": None,
-        "user_id": None,
-        "token_url": "https://jedlix-b2e.eu.auth0.com/oauth/token",
-        "audience": None,
-    },
-    "evenergy": {
-        "api_url": "https://api.ev.energy/v2",
-        "client_id": None,
-        "client_secret": None,
-        "user_id": None,
-    },
-}
-"""The public interface (design.md): fields in order, with their defaults."""
+from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimulatorServer
 
 
 def user_input(config: dict[str, Any]) -> dict[str, Any]:
@@ -94,10 +63,10 @@ async def test_menu_offers_every_provider(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == ["hiven", "chargeye", "jedlix", "evenergy"]
+    assert result["menu_options"] == list(PROFILES)
 
 
-@pytest.mark.parametrize("provider_id", PROVIDER_IDS)
+@pytest.mark.parametrize("provider_id", list(PROFILES))
 async def test_form_fields_and_defaults(hass: HomeAssistant, provider_id: str) -> None:
     """Each provider's form has exactly the design's fields, defaults and required ones."""
     result = await hass.config_entries.flow.async_init(
@@ -111,9 +80,11 @@ async def test_form_fields_and_defaults(hass: HomeAssistant, provider_id: str) -
         str(key): None if key.default is vol.UNDEFINED else key.default()
         for key in schema
     }
-    assert fields == FORM_DEFAULTS[provider_id]
+    defaults = dict(PROFILES[provider_id].form_defaults)
+    assert fields == defaults
+    assert list(fields) == list(defaults)
     required = {str(key) for key in schema if isinstance(key, vol.Required)}
-    assert required == set(FORM_DEFAULTS[provider_id]) - {"audience"}
+    assert required == set(defaults) - {"audience"}
 
 
 async def test_create_entry(
@@ -162,7 +133,9 @@ async def test_wrong_secret_then_recover(
 ) -> None:
     """A secret the provider does not know is invalid_auth."""
     flow_id = await start_provider_step(hass, provider)
-    wrong = user_input(provider_config) | dict.fromkeys(SECRETS[provider], "wrong")
+    wrong = user_input(provider_config) | dict.fromkeys(
+        PROFILES[provider].secret_fields, "wrong"
+    )
     result = await hass.config_entries.flow.async_configure(flow_id, wrong)
     assert result["errors"] == {"base": "invalid_auth"}
     await assert_creates_entry(hass, flow_id, provider_config)
@@ -175,7 +148,11 @@ async def test_unreachable_then_recover(
     flow_id = await start_provider_step(hass, provider)
     closed = user_input(provider_config) | {
         "api_url": "http://127.0.0.1:9/api",
-        **({"token_url": "http://127.0.0.1:9/token"} if provider == "jedlix" else {}),
+        **{
+            field: "http://127.0.0.1:9/token"
+            for field in PROFILES[provider].url_fields
+            if field != "api_url"
+        },
     }
     result = await hass.config_entries.flow.async_configure(flow_id, closed)
     assert result["errors"] == {"base": "cannot_connect"}
@@ -190,13 +167,11 @@ async def test_invalid_url_then_recover(
     insecure = user_input(provider_config) | {"api_url": "http://example.com/api"}
     result = await hass.config_entries.flow.async_configure(flow_id, insecure)
     assert result["errors"] == {"api_url": "invalid_url"}
-    if provider == "jedlix":
-        insecure["token_url"] = "ftp://example.com/token"
+    more = [field for field in PROFILES[provider].url_fields if field != "api_url"]
+    if more:
+        insecure |= dict.fromkeys(more, "ftp://example.com/token")
         result = await hass.config_entries.flow.async_configure(flow_id, insecure)
-        assert result["errors"] == {
-            "api_url": "invalid_url",
-            "token_url": "invalid_url",
-        }
+        assert result["errors"] == dict.fromkeys(["api_url", *more], "invalid_url")
     assert not sim.requests.for_provider(provider)
     await assert_creates_entry(hass, flow_id, provider_config)
 
@@ -263,7 +238,7 @@ async def test_same_account_twice_aborts(
 
 def rotate_secrets(sim: Simulator, provider: str) -> dict[str, str]:
     """Make the simulator accept only new secrets; return them."""
-    new = {key: f"rotated-{key}" for key in SECRETS[provider]}
+    new = {key: f"rotated-{key}" for key in PROFILES[provider].secret_fields}
     sim.providers[provider].credentials.update(new)
     return new
 
@@ -279,9 +254,10 @@ async def test_reauth_asks_only_secrets(
     result = await mock_config_entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
-    assert [str(key) for key in result["data_schema"].schema] == list(SECRETS[provider])
+    secret_fields = PROFILES[provider].secret_fields
+    assert [str(key) for key in result["data_schema"].schema] == list(secret_fields)
 
-    old = {key: mock_config_entry.data[key] for key in SECRETS[provider]}
+    old = {key: mock_config_entry.data[key] for key in secret_fields}
     new = rotate_secrets(sim, provider)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], old)
     assert result["errors"] == {"base": "invalid_auth"}
@@ -302,7 +278,7 @@ async def test_reauth_other_account_aborts(
     )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
-    secrets = {key: provider_config[key] for key in SECRETS[provider]}
+    secrets = {key: provider_config[key] for key in PROFILES[provider].secret_fields}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], secrets)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
@@ -323,7 +299,7 @@ async def test_reconfigure_url_and_secret(
     suggested = {
         str(key): (key.description or {}).get("suggested_value") for key in schema
     }
-    for key in SECRETS[provider]:
+    for key in PROFILES[provider].secret_fields:
         assert suggested.pop(key) is None
     assert suggested == {key: mock_config_entry.data.get(key) for key in suggested}
     assert "user_id" not in suggested
@@ -355,12 +331,9 @@ async def test_reconfigure_keeps_secret_left_empty(
     result = await mock_config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {"api_url": before["api_url"], **dict.fromkeys(SECRETS[provider], "")}
-        | (
-            {"token_url": before["token_url"], "audience": before["audience"]}
-            if provider == "jedlix"
-            else {}
-        ),
+        {"api_url": before["api_url"]}
+        | dict.fromkeys(PROFILES[provider].secret_fields, "")
+        | {key: before[key] for key in PROFILES[provider].extra_config},
     )
     assert result["reason"] == "reconfigure_successful"
     assert mock_config_entry.data == before

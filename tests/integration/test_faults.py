@@ -56,34 +56,10 @@ from custom_components.chargebridge.coordinator import (
     ChargeBridgeCoordinator,
     keep_unlisted,
 )
-from tests.simulator import Fault, FaultKind, Simulator
+from tests.simulator import PROFILES, Fault, FaultKind, Simulator
+from tests.simulator.profiles import token_profiles
 
-TOKEN_PROVIDERS = ["chargeye", "jedlix", "evenergy"]
-LIST_PATH = {
-    "hiven": r"/v2/hiven/devices$",
-    "chargeye": r"/chargeye/vehicles$",
-    "jedlix": r"/vehicles$",
-    "evenergy": r"/evenergy/v2/vehicles$",
-}
-"""The request that lists the fleet (every refresh makes it)."""
-TOKEN_PATH = {
-    "chargeye": r"/auth/refreshAccessToken$",
-    "jedlix": r"^/jedlix-auth/",
-    "evenergy": r"^/o/token/$",
-}
-WRITE_METHOD = {
-    "hiven": "PUT",
-    "chargeye": "PATCH",
-    "jedlix": "PUT",
-    "evenergy": "PATCH",
-}
-"""How each provider stores the smart charging switch."""
-SECRET = {
-    "hiven": "api_key",
-    "chargeye": "refresh_token",
-    "jedlix": "client_secret",
-    "evenergy": "client_secret",
-}
+TOKEN_PROVIDERS = [profile.name for profile in token_profiles()]
 UNHANDLED = (
     "Unexpected error",
     "Error doing job",
@@ -388,7 +364,9 @@ async def test_account_fault(harness: Harness, fault: AccountFault) -> None:
 )
 async def test_token_endpoint_fault(harness: Harness, fault: AccountFault) -> None:
     """A token endpoint that fails (rather than refuses) is an outage, never a reauth."""
-    injected = fault.inject(harness.sim, harness.provider, TOKEN_PATH[harness.provider])
+    injected = fault.inject(
+        harness.sim, harness.provider, PROFILES[harness.provider].token_pattern
+    )
     harness.entry.runtime_data.client._forget_token()
     await harness.next_poll()
     assert injected.hits >= 1
@@ -412,58 +390,36 @@ def unknown_enum(sim: Simulator, provider: str) -> Callable[[], object]:
 
     Jedlix nests ``chargeState`` (the enum) in an object of the same name, which the
     injector's key-based replacement would turn into a string; its simulator serves an
-    unknown value for the enum itself instead.
+    unknown value for the enum itself instead. ChargEye has no status enum (state comes
+    from the plan): its other enums change.
     """
-    if provider == "jedlix":
-        vehicles = list(sim.jedlix.fleet.vehicles)
+    profile = PROFILES[provider]
+    if profile.status_field is not None and profile.status_field not in (
+        profile.enum_fields
+    ):
+        state: Any = sim.providers[provider]
+        vehicles = list(state.fleet.vehicles)
         for vehicle_id in vehicles:
-            sim.jedlix.set_charge_state_value(vehicle_id, "SOMETHING_NEW")
-        return lambda: [
-            sim.jedlix.set_charge_state_value(vehicle_id, None)
-            for vehicle_id in vehicles
-        ]
-    fields = {
-        "hiven": ("chargingStatus",),
-        # ChargEye has no status enum (state comes from the plan): its other enums.
-        "chargeye": ("strategy", "trigger", "type", "interiorHvac", "tag"),
-        "evenergy": ("state",),
-    }[provider]
+            state.set_status(vehicle_id, "SOMETHING_NEW")
+        return lambda: [state.set_status(vehicle_id, None) for vehicle_id in vehicles]
+    fields = (
+        (profile.status_field,)
+        if profile.status_field is not None
+        else profile.enum_fields
+    )
     fault = sim.faults.add(
         Fault(kind=FaultKind.UNKNOWN_ENUM, provider=provider, fields=fields)
     )
     return lambda: sim.faults.remove(fault)
 
 
-MISSING_OPTIONAL = {
-    "hiven": ("soc", "range", "timestamp", "batteryCapacity"),
-    "chargeye": (
-        "evModel",
-        "vin",
-        "fullChargeEnergykWh",
-        "planMeta",
-        "targetSoC",
-        "energykWh",
-    ),
-    "jedlix": ("batteryLevel", "updatedAt", "details"),
-    "evenergy": (
-        "state_of_charge_percentage",
-        "charge_rate_watts",
-        "sampled_at",
-        "trim",
-        "description",
-        "battery_size_watt_hours",
-    ),
-}
-"""Optional fields each provider may leave out (none of them takes a feature away)."""
-
-
 def missing_fields(sim: Simulator, provider: str) -> Callable[[], object]:
-    """Leave the provider's optional fields out; return the undo."""
+    """Leave out the provider's optional fields that take no feature away; return the undo."""
     fault = sim.faults.add(
         Fault(
             kind=FaultKind.MISSING_FIELDS,
             provider=provider,
-            fields=MISSING_OPTIONAL[provider],
+            fields=PROFILES[provider].harmless_missing_fields,
         )
     )
     return lambda: sim.faults.remove(fault)
@@ -665,7 +621,7 @@ async def test_unreadable_vehicle_keeps_its_device(harness: Harness) -> None:
         Fault(
             kind=FaultKind.MISSING_FIELDS,
             provider=provider,
-            path=LIST_PATH[provider],
+            path=PROFILES[provider].fleet_path,
             vehicle_id=broken,
             fields=("id",),
         )
@@ -734,11 +690,8 @@ def test_keep_unlisted() -> None:
 
 def drop_tokens(sim: Simulator, provider: str) -> None:
     """Make the provider forget every access token it issued (credentials still good)."""
-    state = sim.providers[provider]
-    if provider == "jedlix":
-        state.revoke_tokens()
-    else:
-        state.expire_tokens()
+    state: Any = sim.providers[provider]
+    state.revoke_tokens()
 
 
 @pytest.mark.parametrize("provider", TOKEN_PROVIDERS)
@@ -752,7 +705,7 @@ async def test_transient_401_is_not_a_reauth(harness: Harness, how: str) -> None
             Fault(
                 kind=FaultKind.AUTH,
                 provider=provider,
-                path=LIST_PATH[provider],
+                path=PROFILES[provider].fleet_path,
                 times=1,
             )
         )
@@ -760,8 +713,9 @@ async def test_transient_401_is_not_a_reauth(harness: Harness, how: str) -> None
         drop_tokens(sim, provider)
     sim.requests.clear()
     await harness.next_poll()
-    assert sim.requests.count(provider=provider, path=TOKEN_PATH[provider]) == 1
-    assert sim.requests.count(provider=provider, path=LIST_PATH[provider]) == 2
+    profile = PROFILES[provider]
+    assert sim.requests.count(provider=provider, path=profile.token_pattern) == 1
+    assert sim.requests.count(provider=provider, path=profile.fleet_path) == 2
     assert harness.fleet_states().keys() == before.keys()
     assert STATE_UNAVAILABLE not in harness.fleet_states().values()
     assert not harness.reauth_flows()
@@ -861,7 +815,7 @@ async def test_write_during_fault(harness: Harness, fault: WriteFault) -> None:
         Fault(
             kind=fault.kind,
             provider=provider,
-            method=WRITE_METHOD[provider],
+            method=PROFILES[provider].write_method,
             times=fault.times,
         )
     )

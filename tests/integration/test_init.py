@@ -14,16 +14,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.chargebridge import async_remove_config_entry_device
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import Fault, FaultKind, Simulator
+from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
 from .conftest import Advance
-
-SECRET = {
-    "hiven": "api_key",
-    "chargeye": "refresh_token",
-    "jedlix": "client_secret",
-    "evenergy": "client_secret",
-}
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
@@ -152,7 +145,7 @@ async def test_revoked_credentials_start_reauth(
     advance: Advance,
 ) -> None:
     """A 401 while polling (credentials revoked at the provider) starts reauth."""
-    sim.providers[provider].credentials[SECRET[provider]] = "revoked"
+    sim.providers[provider].credentials[PROFILES[provider].login_secret] = "revoked"
     init_integration.runtime_data.client._forget_token()
     await next_poll(init_integration, advance)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)

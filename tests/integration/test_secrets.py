@@ -49,7 +49,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.chargebridge.api import ChargeBridgeError, InvalidInputError
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
+from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimulatorServer
+from tests.simulator.profiles import token_profiles
 
 SECRET_FIELDS = ("api_key", "client_secret", "refresh_token")
 CREDENTIAL_HEADERS = ("Authorization", "X-Api-Key", "ApiKey")
@@ -66,13 +67,6 @@ LOGGERS = (
     "aiohttp.web",
     "asyncio",
 )
-WRITE_METHODS = {
-    "hiven": "PUT",
-    "chargeye": "PATCH",
-    "jedlix": "PUT",
-    "evenergy": "PATCH",
-}
-"""How each provider receives a change of smart charging (the write refused below)."""
 
 
 @dataclass
@@ -120,8 +114,8 @@ def record_texts(record: logging.LogRecord) -> Iterator[str]:
 def capture_issued_tokens(sim: Simulator) -> set[str]:
     """Record every access token the simulator's token endpoints issue from now on."""
     issued: set[str] = set()
-    for name in ("chargeye", "jedlix", "evenergy"):
-        state: Any = sim.providers[name]
+    for profile in token_profiles():
+        state: Any = sim.providers[profile.name]
         original = state.issue_token
 
         def issue(
@@ -262,7 +256,7 @@ async def test_no_secret_leaks(
         Fault(
             kind=FaultKind.STATUS,
             provider=provider,
-            method=WRITE_METHODS[provider],
+            method=PROFILES[provider].write_method,
             status=400,
         )
     )
@@ -334,7 +328,7 @@ async def test_no_secret_leaks(
     secrets = secrets_of(sim, provider, configured, issued)
     # The test saw what it must look for: the configured secrets and, with tokens, those.
     assert set(new_secrets.values()) <= secrets
-    if provider != "hiven":
+    if PROFILES[provider].uses_access_token:
         assert issued
         assert issued <= secrets
 
@@ -363,11 +357,9 @@ async def test_no_secret_leaks(
 @pytest.mark.parametrize(
     ("provider", "field"),
     [
-        ("hiven", "api_url"),
-        ("chargeye", "api_url"),
-        ("jedlix", "api_url"),
-        ("jedlix", "token_url"),
-        ("evenergy", "api_url"),
+        (profile.name, field)
+        for profile in PROFILES.values()
+        for field in profile.url_fields
     ],
 )
 async def test_insecure_urls_are_refused(
@@ -380,7 +372,7 @@ async def test_insecure_urls_are_refused(
     """
     config = dict(sim.providers[provider].credentials)
     config["api_url"] = "https://api.example.com"
-    if provider == "jedlix":
+    if "token_url" in PROFILES[provider].url_fields:
         config["token_url"] = "https://auth.example.com/oauth/token"
     session = async_get_clientsession(hass)
     cls = PROVIDERS[provider]

@@ -56,7 +56,7 @@ from custom_components.chargebridge.api.jedlix import (
     MESSAGES_MAX_AGE,
 )
 from custom_components.chargebridge.coordinator import scan_interval
-from tests.simulator import Fault, FaultKind, Simulator, SimVehicle
+from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimVehicle
 
 # slow: deselect with -m "not slow". no_cover: coverage's tracer would double the run
 # time under scripts/test, and the soak is about endurance; other tests measure coverage.
@@ -140,10 +140,11 @@ def budget_for(provider: str, vehicles: int) -> Budget:
     renewed at most once per refresh.
     """
     per_write = 3
+    poll = PROFILES[provider].fleet_path
     if provider == "hiven":
         # devices, then status per vehicle and the schedule of those plugged in
         return Budget(
-            poll=r"/v2/hiven/devices$",
+            poll=poll,
             allowance=lambda polls, writes: (
                 polls * (1 + 2 * vehicles) + writes * per_write
             ),
@@ -152,7 +153,7 @@ def budget_for(provider: str, vehicles: int) -> Budget:
     if provider == "chargeye":
         # token when due, vehicle list, upcoming schedule per vehicle
         return Budget(
-            poll=r"/chargeye/vehicles$",
+            poll=poll,
             allowance=lambda polls, writes: polls * (2 + vehicles) + writes * per_write,
             explain="polls × (2 + N) + 3 × writes",
         )
@@ -162,7 +163,7 @@ def budget_for(provider: str, vehicles: int) -> Budget:
         settings_reads = polls_per_hour(CHARGE_SETTINGS_MAX_AGE)
         message_reads = polls_per_hour(MESSAGES_MAX_AGE)
         return Budget(
-            poll=r"/api/v2/users/[^/]+/vehicles$",
+            poll=poll,
             allowance=lambda polls, writes: (
                 polls * 2
                 + settings_reads * vehicles
@@ -176,7 +177,7 @@ def budget_for(provider: str, vehicles: int) -> Budget:
         )
     pages = max(1, math.ceil(vehicles / EVENERGY_PAGE))
     return Budget(
-        poll=r"/evenergy/v2/vehicles$",
+        poll=poll,
         allowance=lambda polls, writes: min(
             EVENERGY_HOURLY_LIMIT, polls * (pages + 1) + writes * per_write
         ),

@@ -14,7 +14,8 @@ import signal
 import sys
 import time
 
-from .core import PROVIDER_NAMES, SimClock, Simulator
+from .core import SimClock, Simulator
+from .profiles import PROVIDER_NAMES
 from .testing import SimulatorServer
 
 

@@ -3,12 +3,17 @@
 One middleware does what every request needs: record it, add the configured latency, apply
 faults, turn router misses into the provider's 404 shape, and turn handler bugs into a logged
 500 instead of a crash.
+
+Every provider module has the same shape: ``NAME``, ``PROFILE`` (its entry in profiles.py),
+``PREFIX``, a ``State`` (core.ProviderState, and core.TokenState where it issues tokens),
+``error_body`` (its error shape), ``build_app`` and ``register``. Its handlers answer an error
+by raising ``ApiError``, which its middleware renders with its ``error_body``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 import functools
@@ -21,7 +26,6 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from .core import (
-    PROVIDER_NAMES,
     WEEKDAYS,
     Fleet,
     RecordedRequest,
@@ -31,10 +35,32 @@ from .core import (
     parse_hhmm,
 )
 from .faults import ErrorBody, Fault, Handler, plain_error_body
+from .profiles import PROVIDER_NAMES
 
 _LOGGER = logging.getLogger(__name__)
 
 ADMIN_PREFIX: Final = "/_admin"
+
+
+class ApiError(Exception):
+    """Raised by a provider's handlers: answer with that provider's error body.
+
+    ``options`` are keyword arguments of the provider's ``error_body`` beyond the status and
+    the detail (a title, field errors, headers ...); ``response`` renders the error.
+    """
+
+    def __init__(self, status: int, detail: str, **options: Any) -> None:
+        """Keep what the error body needs."""
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.options = options
+
+    def response(
+        self, error_body: Callable[..., web.Response], **context: Any
+    ) -> web.Response:
+        """Render with the provider's ``error_body``; ``context`` adds request details."""
+        return error_body(self.status, self.detail, **self.options, **context)
 
 
 class ProviderModule(Protocol):

@@ -46,19 +46,13 @@ import uuid
 
 from aiohttp import web
 
-from .app import get_sim
-from .core import (
-    DEMO_CREDENTIALS,
-    DEPOT_MODELS,
-    Fleet,
-    PriceCurve,
-    Simulator,
-    SimVehicle,
-    uuid_ids,
-)
+from .app import ApiError, get_sim
+from .core import DEPOT_MODELS, Fleet, PriceCurve, Simulator, SimVehicle, uuid_ids
+from .profiles import PROFILES
 
 NAME: Final = "chargeye"
-PREFIX: Final = "/chargeye"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 
 TOKEN_LIFETIME: Final = timedelta(hours=8)
 DEPARTURE_MARGIN: Final = timedelta(minutes=15)
@@ -80,16 +74,6 @@ DEFAULT_TARGET_SOC: Final = 100.0
 DEFAULT_START_SOC: Final = 30.0
 _HOUR_MS: Final = 3_600_000
 _EPSILON: Final = 1e-6
-
-
-class ApiError(Exception):
-    """Answer with the provider's error body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        """Keep status and message."""
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def error_body(status: int, detail: str) -> web.Response:
@@ -420,7 +404,7 @@ class State:
     def __init__(self, sim: Simulator) -> None:
         """Generate the fleet, its depots and each vehicle's recurring schedule."""
         self.sim = sim
-        self.credentials = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials = dict(PROFILE.demo_credentials)
         self.rng = random.Random(f"chargeye:{sim.seed}")
         self.organisation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self._secret = self.rng.randbytes(32)
@@ -464,14 +448,18 @@ class State:
 
     # --- Python API for tests ------------------------------------------------------------
 
+    def sync(self) -> datetime:
+        """Bring schedules, plans and the vehicles' truth to now."""
+        return self.sim.sync(NAME)
+
     def add_vehicle(self, **overrides: Any) -> SimVehicle:
         """Add a generated vehicle (with its daily schedule); overrides as in Fleet."""
-        self.sim.sync(NAME)
+        self.sync()
         return self.fleet.add_vehicle(**overrides)
 
-    def remove_vehicle(self, vehicle_id: str) -> None:
+    def remove_vehicle(self, vehicle_id: str) -> SimVehicle:
         """Delete a vehicle and its schedules."""
-        self.fleet.remove_vehicle(vehicle_id)
+        return self.fleet.remove_vehicle(vehicle_id)
 
     def revoke_credentials(self) -> None:
         """Revoke the refresh token and every JWT issued with it."""
@@ -490,9 +478,15 @@ class State:
 
     def expire_tokens(self) -> None:
         """Make every issued JWT expire now (the refresh token stays valid)."""
+        now = self.sim.clock.now()
+        for token in self.tokens:
+            self.tokens[token] = now
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued JWT (the refresh token stays valid)."""
         self.tokens.clear()
 
-    def issue_token(self) -> tuple[str, datetime]:
+    def issue_token(self) -> str:
         """Issue a JWT for the organisation (what the refresh endpoint does)."""
         now = self.sim.clock.now()
         expires = now + TOKEN_LIFETIME
@@ -509,7 +503,7 @@ class State:
         signature = _b64(hmac.new(self._secret, signing_input, hashlib.sha256).digest())
         token = f"{header}.{payload}.{signature}"
         self.tokens[token] = expires
-        return token, expires
+        return token
 
     def token_valid(self, token: str) -> bool:
         """Whether ``token`` is a JWT we issued that has not expired."""
@@ -1412,7 +1406,7 @@ def _endpoint(
                 _authenticate(request, state)
             return await handler(request, state)
         except ApiError as err:
-            return error_body(err.status, err.message)
+            return err.response(error_body)
 
     return wrapped
 
@@ -1452,8 +1446,8 @@ async def refresh_access_token(request: web.Request, state: State) -> web.Respon
     token = _bearer(request)
     if token is None or state.revoked or token != state.credentials["refresh_token"]:
         raise ApiError(401, "Unauthorized")
-    jwt, expires = state.issue_token()
-    return web.json_response({"token": jwt, "validUntil": iso(expires)})
+    jwt = state.issue_token()
+    return web.json_response({"token": jwt, "validUntil": iso(state.tokens[jwt])})
 
 
 async def list_vehicles(request: web.Request, state: State) -> web.Response:
@@ -1673,8 +1667,8 @@ async def upcoming_schedules(request: web.Request, state: State) -> web.Response
     )
 
 
-def register(app: web.Application, sim: Simulator) -> None:
-    """Mount the ChargEye API at /chargeye."""
+def build_app(sim: Simulator) -> web.Application:
+    """Build the /chargeye sub-application."""
     sub = web.Application()
     router = sub.router
     router.add_get(
@@ -1693,4 +1687,9 @@ def register(app: web.Application, sim: Simulator) -> None:
     )
     router.add_get("/locations", _endpoint(list_locations))
     router.add_get("/locations/{location_uid}/schedules", _endpoint(location_schedules))
-    app.add_subapp(PREFIX, sub)
+    return sub
+
+
+def register(app: web.Application, sim: Simulator) -> None:
+    """Mount the ChargEye API at /chargeye."""
+    app.add_subapp(PREFIX, build_app(sim))

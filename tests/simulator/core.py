@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from multidict import CIMultiDictProxy, MultiMapping
 
 from .faults import FaultInjector
+from .profiles import PROVIDER_NAMES
 
 if TYPE_CHECKING:
     from . import (
@@ -38,7 +39,6 @@ DEFAULT_START: Final = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 """A Monday morning: cars are at home, plugged in, about to leave."""
 
 DEFAULT_TIMEZONE: Final = "Europe/Amsterdam"
-PROVIDER_NAMES: Final = ("hiven", "chargeye", "jedlix", "evenergy")
 WEEKDAYS: Final = (
     "MONDAY",
     "TUESDAY",
@@ -53,22 +53,6 @@ NO_READY_TIME_WINDOW_SECONDS: Final = 12 * 3600.0
 _HOUR: Final = 3600.0
 _MAX_READY_LOOKAHEAD_DAYS: Final = 8
 
-DEMO_CREDENTIALS: Final[dict[str, dict[str, str]]] = {
-    "hiven": {"api_key": "demo-hiven-api-key", "user_id": "demo-hiven-user"},
-    "chargeye": {"refresh_token": "demo-chargeye-refresh-token"},
-    "jedlix": {
-        "api_key": "demo-jedlix-api-key",
-        "client_id": "demo-jedlix-client",
-        "client_secret": "demo-jedlix-secret",
-        "user_id": "demo-jedlix-user",
-    },
-    "evenergy": {
-        "client_id": "demo-evenergy-client",
-        "client_secret": "demo-evenergy-secret",
-        "user_id": "user01DEMO00000000000000000000",  # user + 26 [A-Z0-9]
-    },
-}
-"""Credentials the simulator accepts out of the box (scripts/develop uses them)."""
 
 type VehicleStatus = Literal["charging", "plugged_in", "complete", "disconnected"]
 type IdFactory = Callable[[random.Random, int], str]
@@ -966,10 +950,45 @@ class RequestLog:
 
 
 class ProviderState(Protocol):
-    """What the core needs from a provider module's State."""
+    """What every provider module's State offers, for the core and for tests."""
 
     fleet: Fleet
     credentials: dict[str, str]
+    """The credentials the provider accepts now (tests may change them)."""
+
+    def sync(self) -> datetime:
+        """Advance the provider's cars to now (and record what it tracks); return now."""
+
+    def add_vehicle(self, **overrides: Any) -> SimVehicle:
+        """Add a generated vehicle (overrides: SimVehicle fields)."""
+
+    def remove_vehicle(self, vehicle_id: str) -> SimVehicle:
+        """Remove a vehicle, as the provider would."""
+
+    def revoke_credentials(self) -> None:
+        """Refuse the current credentials from now on (and every token issued with them)."""
+
+    def admin_state(self) -> dict[str, Any]:
+        """Extra truth for GET /_admin/state."""
+
+
+class TokenState(ProviderState, Protocol):
+    """The State of a provider that issues access tokens."""
+
+    tokens: dict[str, datetime]
+    """Issued access token -> expiry (simulated time)."""
+
+    def issue_token(self) -> str:
+        """Issue a new access token (what the token endpoint does)."""
+
+    def token_valid(self, token: str) -> bool:
+        """Whether ``token`` was issued and has not expired."""
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expire now; the credentials still obtain new ones."""
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued token; the credentials still obtain new ones."""
 
 
 def load_provider_module(name: str) -> Any:

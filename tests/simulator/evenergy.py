@@ -33,14 +33,17 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import MultiDict
 
-from .core import DEMO_CREDENTIALS, SimVehicle, prefixed_ids
+from .app import ApiError
+from .core import SimVehicle, prefixed_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "evenergy"
 PROVIDER: Final = NAME
-PREFIX: Final = "/evenergy/v2"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 TOKEN_PATH: Final = "/o/token/"
 PROBLEMS: Final = "https://api.ev.energy/v2/problems/"
 OPENAPI_PATH: Final = Path(__file__).with_name("evenergy-openapi-v2.yaml")
@@ -226,42 +229,8 @@ def error_body(
     )
 
 
-class Problem(Exception):
-    """Raised by handlers; the sub-app middleware answers it as problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        title: str | None = None,
-        slug: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """Keep everything the problem body needs."""
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.title = title
-        self.slug = slug
-        self.extra = extra
-        self.headers = headers
-
-    def response(self) -> web.Response:
-        """Answer the problem as problem+json."""
-        return error_body(
-            self.status,
-            self.detail,
-            title=self.title,
-            slug=self.slug,
-            extra=self.extra,
-            headers=self.headers,
-        )
-
-
-def _validation_failed(slug: str, errors: Mapping[str, list[str]]) -> Problem:
-    return Problem(
+def _validation_failed(slug: str, errors: Mapping[str, list[str]]) -> ApiError:
+    return ApiError(
         400,
         "Error on fields: " + ", ".join(errors),
         title="Request failed validation.",
@@ -270,8 +239,8 @@ def _validation_failed(slug: str, errors: Mapping[str, list[str]]) -> Problem:
     )
 
 
-def _pagination_problem(name: str) -> Problem:
-    return Problem(
+def _pagination_problem(name: str) -> ApiError:
+    return ApiError(
         400,
         f"Invalid value for pagination parameter: {name}",
         title="Invalid pagination parameter",
@@ -337,7 +306,7 @@ class State:
         """Generate the fleet and record the plug-in episodes already under way."""
         self.sim = sim
         self.fleet = sim.new_fleet(PROVIDER, prefixed_ids("vhcl"))
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[PROVIDER])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.credentials["user_id"] = valid_user_id(self.credentials["user_id"])
         self.tokens: dict[str, datetime] = {}
         """Issued access token -> expiry (simulated time)."""
@@ -394,6 +363,10 @@ class State:
         now = self.sim.clock.now()
         for token in self.tokens:
             self.tokens[token] = now
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued access token; the credentials still obtain new ones."""
+        self.tokens.clear()
 
     def revoke_credentials(self) -> None:
         """Revoke the client secret and every token: nothing authenticates any more."""
@@ -541,7 +514,7 @@ class State:
             self.rate_limited += 1
             oldest = self._hits[0] if self._hits else now
             wait = max(1, math.ceil((oldest + self.rate_window - now).total_seconds()))
-            raise Problem(
+            raise ApiError(
                 429,
                 f"Request was rate limited. Try again in {wait} seconds",
                 headers={"Retry-After": str(wait)},
@@ -550,17 +523,17 @@ class State:
 
     # --- tokens ----------------------------------------------------------------------------
 
-    def issue_token(self, now: datetime) -> str:
+    def issue_token(self) -> str:
         """Issue a new access token valid for token_lifetime."""
         self._token_counter += 1
         token = make_id("tokn", self.sim.seed, "token", self._token_counter).lower()
-        self.tokens[token] = now + self.token_lifetime
+        self.tokens[token] = self.sim.clock.now() + self.token_lifetime
         return token
 
-    def token_valid(self, token: str, now: datetime) -> bool:
+    def token_valid(self, token: str) -> bool:
         """Whether a bearer token was issued and has not expired."""
         expiry = self.tokens.get(token)
-        return expiry is not None and now < expiry
+        return expiry is not None and self.sim.clock.now() < expiry
 
     # --- JSON ------------------------------------------------------------------------------
 
@@ -843,7 +816,7 @@ def _expansions(request: web.Request, allowed: frozenset[str]) -> frozenset[str]
             if not item:
                 continue
             if item not in allowed:
-                raise Problem(
+                raise ApiError(
                     400,
                     f"Invalid value for expand: {item!r}",
                     title="Invalid expand parameter",
@@ -941,7 +914,7 @@ class _Api:
         try:
             try:
                 if request.match_info.http_exception is None:
-                    self._authenticate(request, now)
+                    self._authenticate(request)
                     state.spend(now)
                 response = await handler(request)
             except web.HTTPException as err:
@@ -952,22 +925,22 @@ class _Api:
                     if err.status == 404
                     else err.reason
                 )
-                raise Problem(err.status, reason) from None
-        except Problem as problem:
-            response = problem.response()
+                raise ApiError(err.status, reason) from None
+        except ApiError as err:
+            response = err.response(error_body)
         response.headers.update(state.rate_headers(now))
         return response
 
-    def _authenticate(self, request: web.Request, now: datetime) -> None:
+    def _authenticate(self, request: web.Request) -> None:
         state = self.state
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if not token or scheme.lower() != "bearer":
-            raise Problem(401, "Authentication credentials were not provided.")
-        if not state.token_valid(token.strip(), now):
-            raise Problem(401, "The access token is invalid or has expired.")
+            raise ApiError(401, "Authentication credentials were not provided.")
+        if not state.token_valid(token.strip()):
+            raise ApiError(401, "The access token is invalid or has expired.")
         version = request.headers.get("EvEnergy-Version")
         if version is not None and version.strip() not in ("2", "2.0"):
-            raise Problem(
+            raise ApiError(
                 400,
                 f"Unsupported version requested: {version}",
                 title="Unsupported version",
@@ -976,18 +949,17 @@ class _Api:
         user = request.headers.get("EvEnergy-User")
         if user is not None:
             if not USER_ID.fullmatch(user.strip()):
-                raise Problem(
+                raise ApiError(
                     400, "EvEnergy-User must be a user ID (user + 26 characters)."
                 )
             if user.strip() != state.user_id:
-                raise Problem(403, "You do not have permission to act as this user.")
+                raise ApiError(403, "You do not have permission to act as this user.")
 
     # --- token -----------------------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.Response:
         """OAuth2 token endpoint: client credentials by HTTP Basic or in the form."""
         state = self.state
-        now = self.sim.clock.now()
         try:
             form = await request.post()
         except ValueError:
@@ -1016,7 +988,7 @@ class _Api:
             or client_secret != state.credentials["client_secret"]
         ):
             return _oauth_error(401, "invalid_client")
-        token = state.issue_token(now)
+        token = state.issue_token()
         return _json(
             {
                 "access_token": token,
@@ -1037,7 +1009,7 @@ class _Api:
         if user_id == "me":
             user_id = request.headers.get("EvEnergy-User", "").strip()
         if user_id != state.user_id:
-            raise Problem(404, "Resource does not exist or cannot be accessed.")
+            raise ApiError(404, "Resource does not exist or cannot be accessed.")
         _expansions(request, frozenset({"default_location"}))
         return _json(_Renderer(state, request).user())
 
@@ -1047,7 +1019,7 @@ class _Api:
         vehicle_id = request.match_info["vehicle_id"]
         vehicle = self.state.fleet.get(vehicle_id)
         if vehicle is None:
-            raise Problem(404, "Resource does not exist or cannot be accessed.")
+            raise ApiError(404, "Resource does not exist or cannot be accessed.")
         return vehicle
 
     async def list_vehicles(self, request: web.Request) -> web.Response:
@@ -1153,7 +1125,7 @@ class _Api:
         for vehicle in state.fleet:
             if getattr(state.catalogue(vehicle), attribute) == value:
                 return vehicle
-        raise Problem(404, "Resource does not exist or cannot be accessed.")
+        raise ApiError(404, "Resource does not exist or cannot be accessed.")
 
     async def get_trim(self, request: web.Request) -> web.Response:
         """GET /vehicle_trims/{vehicle_trim_id}."""
@@ -1181,7 +1153,7 @@ class _Api:
     def _session(self, request: web.Request) -> ChargingSession:
         session = self.state.sessions.get(request.match_info["charging_session_id"])
         if session is None:
-            raise Problem(404, "Resource does not exist or cannot be accessed.")
+            raise ApiError(404, "Resource does not exist or cannot be accessed.")
         return session
 
     async def list_sessions(self, request: web.Request) -> web.Response:
@@ -1213,7 +1185,7 @@ class _Api:
             for sub in session.sub_sessions:
                 if sub.id == wanted:
                     return _json(_Renderer(state, request).sub_session(sub, expand))
-        raise Problem(404, "Resource does not exist or cannot be accessed.")
+        raise ApiError(404, "Resource does not exist or cannot be accessed.")
 
     async def boost_start(self, request: web.Request) -> web.Response:
         """POST …/boost_start: 409 unless an in-progress SMART sub-session can boost."""
@@ -1230,20 +1202,20 @@ class _Api:
         vehicle = state.fleet.get(session.vehicle_id)
         current = session.current
         if vehicle is None or current is None:
-            raise Problem(
+            raise ApiError(
                 409, "This charging session has ended: the vehicle is not plugged in."
             )
         if not vehicle.smart_charging:
-            raise Problem(409, "Smart charging is turned off for this vehicle.")
+            raise ApiError(409, "Smart charging is turned off for this vehicle.")
         if start and current.mode != "SMART":
-            raise Problem(
+            raise ApiError(
                 409,
                 "This charging session cannot be boosted: it is not smart charging.",
             )
         if not start and current.mode != "BOOST":
-            raise Problem(409, "This charging session is not boosting.")
+            raise ApiError(409, "This charging session is not boosting.")
         if state.integrated.get(vehicle.id, "ACTIVE") == "INACTIVE":
-            raise Problem(503, "The command could not be delivered to the vehicle.")
+            raise ApiError(503, "The command could not be delivered to the vehicle.")
         vehicle.boost = start
         state.sync()
         return _json(_Renderer(state, request).session(session, frozenset()))
@@ -1271,14 +1243,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError) as err:
-        raise Problem(
+        raise ApiError(
             400,
             f"JSON parse error - {err}",
             title="Malformed request body.",
             slug="parse-error",
         ) from None
     if not isinstance(body, dict):
-        raise Problem(
+        raise ApiError(
             400,
             "Invalid data. Expected a dictionary.",
             title="Malformed request body.",
@@ -1303,7 +1275,7 @@ def _parse_datetime(raw: str, name: str) -> datetime:
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise Problem(400, f"Invalid date-time for {name}: {raw!r}") from None
+        raise ApiError(400, f"Invalid date-time for {name}: {raw!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -37,13 +37,16 @@ import uuid
 
 from aiohttp import web
 
-from .core import CAR_MODELS, DEMO_CREDENTIALS, WEEKDAYS, Fleet, SimVehicle, uuid_ids
+from .app import ApiError
+from .core import CAR_MODELS, WEEKDAYS, Fleet, SimVehicle, uuid_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "hiven"
-PREFIX: Final = "/hiven"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 OTHER_USER_ID: Final = "other-hiven-user"
 """A second user of the same API key; the demo user must not see their car."""
 
@@ -121,18 +124,8 @@ def error_body(status: int, detail: str) -> web.Response:
     )
 
 
-class HivenError(Exception):
-    """Raised by handlers; the sub-app middleware answers it in the NestJS shape."""
-
-    def __init__(self, status: int, message: str) -> None:
-        """Keep the status and the message."""
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _bad_request(messages: Iterable[str]) -> HivenError:
-    return HivenError(400, "; ".join(messages))
+def _bad_request(messages: Iterable[str]) -> ApiError:
+    return ApiError(400, "; ".join(messages))
 
 
 @dataclass(kw_only=True)
@@ -179,7 +172,7 @@ class State:
         """Generate the demo user's fleet, a second user's car, a charger and a location."""
         self.sim = sim
         self.fleet = sim.new_fleet(NAME, uuid_ids)
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.other_fleet = sim.new_fleet(f"{NAME}-other", uuid_ids, count=1)
         self.vehicles: dict[str, HivenVehicle] = {}
         self.sessions: dict[str, list[Session]] = {}
@@ -194,7 +187,7 @@ class State:
 
     @property
     def user_id(self) -> str:
-        """The demo user (the one DEMO_CREDENTIALS name)."""
+        """The demo user (the one the demo credentials name)."""
         return self.credentials["user_id"]
 
     def users(self) -> dict[str, Fleet]:
@@ -624,19 +617,19 @@ class _Api:
     async def middleware(
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        """NestJS-shaped errors for router misses (404 for any method) and HivenError."""
+        """NestJS-shaped errors for router misses (404 for any method) and ApiError."""
         if request.match_info.http_exception is not None:
             return error_body(404, f"Cannot {request.method} {_api_path(request)}")
         try:
             return await handler(request)
-        except HivenError as err:
-            return error_body(err.status, err.message)
+        except ApiError as err:
+            return err.response(error_body)
 
     # --- auth -----------------------------------------------------------------------------
 
     def _check_key(self, request: web.Request) -> None:
         if request.headers.get("X-Api-Key") != self.state.credentials["api_key"]:
-            raise HivenError(401, "Unauthorized")
+            raise ApiError(401, "Unauthorized")
 
     def _user(self, request: web.Request) -> tuple[str, Fleet]:
         """Authenticate key and user; return the user and their cars."""
@@ -644,7 +637,7 @@ class _Api:
         user_id = request.headers.get("X-User-Id", "")
         fleet = self.state.users().get(user_id)
         if fleet is None:
-            raise HivenError(401, "Unauthorized")
+            raise ApiError(401, "Unauthorized")
         return user_id, fleet
 
     def _device(self, request: web.Request) -> tuple[Fleet, SimVehicle | None]:
@@ -656,13 +649,13 @@ class _Api:
             return fleet, vehicle
         if device_id == self.state.charger_id and user_id == self.state.user_id:
             return fleet, None
-        raise HivenError(404, f"Device with id {device_id} not found")
+        raise ApiError(404, f"Device with id {device_id} not found")
 
     def _ev(self, request: web.Request) -> SimVehicle:
         _fleet, vehicle = self._device(request)
         if vehicle is None:
             device_id = request.match_info["device_id"]
-            raise HivenError(409, f"Device with id {device_id} is not an EV")
+            raise ApiError(409, f"Device with id {device_id} is not an EV")
         return vehicle
 
     # --- devices --------------------------------------------------------------------------
@@ -674,7 +667,7 @@ class _Api:
         if not query_user:
             raise _bad_request(["userId should not be empty"])
         if query_user != user_id:
-            raise HivenError(403, "Forbidden resource")
+            raise ApiError(403, "Forbidden resource")
         state = self.state
         state.sync()
         devices = [state.device_json(vehicle) for vehicle in fleet]
@@ -696,7 +689,7 @@ class _Api:
         state.sync()
         fleet, vehicle = self._device(request)
         if vehicle is None:
-            raise HivenError(
+            raise ApiError(
                 409, f"Device with id {request.match_info['device_id']} is not an EV"
             )
         fleet.remove_vehicle(vehicle.id)
@@ -708,7 +701,7 @@ class _Api:
         fleet, vehicle = self._device(request)
         if vehicle is None:
             device_id = request.match_info["device_id"]
-            raise HivenError(409, f"Device with id {device_id} is not an EV")
+            raise ApiError(409, f"Device with id {device_id} is not an EV")
         return vehicle, self.state.sync_vehicle(fleet, vehicle)
 
     async def get_status(self, request: web.Request) -> web.Response:
@@ -800,7 +793,7 @@ class _Api:
         """GET …/smart-charging/schedule: 404 unless plugged in with smart charging on."""
         vehicle, now = self._synced_ev(request)
         if not (vehicle.plugged_in and vehicle.smart_charging):
-            raise HivenError(
+            raise ApiError(
                 404, f"Smart charging schedule for device {vehicle.id} not found"
             )
         return web.json_response(self.state.schedule_json(vehicle, now))
@@ -843,7 +836,7 @@ class _Api:
         self.state.sync()
         vehicle = self.state._vehicle_any(device_id)
         if vehicle is None:
-            raise HivenError(404, f"Device with id {device_id} not found")
+            raise ApiError(404, f"Device with id {device_id} not found")
         model = next(
             (
                 entry

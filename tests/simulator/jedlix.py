@@ -35,13 +35,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .core import DEMO_CREDENTIALS, WEEKDAYS, SimVehicle, parse_hhmm, uuid_ids
+from .app import ApiError
+from .core import WEEKDAYS, SimVehicle, parse_hhmm, uuid_ids
+from .profiles import PROFILES
 
 if TYPE_CHECKING:
     from .core import Simulator
 
 NAME: Final = "jedlix"
-PREFIX: Final = "/jedlix"
+PROFILE: Final = PROFILES[NAME]
+PREFIX: Final = PROFILE.api_path
 AUTH_PREFIX: Final = "/jedlix-auth"
 TOKEN_PATH: Final = "/oauth/token"
 API: Final = "/api/v2"
@@ -182,40 +185,8 @@ def error_body(
     )
 
 
-class Problem(Exception):
-    """Raised by handlers; the sub-app middleware answers it as problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str | None,
-        *,
-        title: str | None = None,
-        errors: Mapping[str, list[str]] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """Keep what the problem body needs."""
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.title = title
-        self.errors = errors
-        self.headers = headers
-
-    def response(self, instance: str) -> web.Response:
-        """Answer the problem for the request path ``instance``."""
-        return error_body(
-            self.status,
-            self.detail,
-            title=self.title,
-            instance=instance,
-            errors=self.errors,
-            headers=self.headers,
-        )
-
-
-def _validation(errors: Mapping[str, list[str]]) -> Problem:
-    return Problem(
+def _validation(errors: Mapping[str, list[str]]) -> ApiError:
+    return ApiError(
         400,
         "Validation failed: " + ", ".join(errors),
         title=VALIDATION_TITLE,
@@ -309,7 +280,7 @@ class State:
         """Generate the fleet, the user's home, past sessions and the sessions under way."""
         self.sim = sim
         self.fleet = sim.new_fleet(NAME, uuid_ids)
-        self.credentials: dict[str, str] = dict(DEMO_CREDENTIALS[NAME])
+        self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
         self.audience: str | None = None
         """Accepted token audience; None: this environment's own URL (http://host/jedlix)."""
         self.tokens: dict[str, datetime] = {}
@@ -406,9 +377,9 @@ class State:
         """Replace the ``capabilities`` list served for a vehicle (any strings)."""
         self.info[vehicle_id].capabilities = list(capabilities)
 
-    def set_charge_state_value(self, vehicle_id: str, value: str | None) -> None:
-        """Serve ``value`` as the vehicle's ``chargeState`` enum (None: the real one)."""
-        self.info[vehicle_id].charge_state_value = value
+    def set_status(self, vehicle_id: str, raw: str | None) -> None:
+        """Serve ``raw`` as the vehicle's ``chargeState`` enum (None: the real one)."""
+        self.info[vehicle_id].charge_state_value = raw
 
     def add_message(
         self,
@@ -472,15 +443,17 @@ class State:
 
     # --- tokens ----------------------------------------------------------------------------
 
-    def issue_token(self, now: datetime) -> str:
+    def issue_token(self) -> str:
         """Issue a new access token valid for token_lifetime."""
+        now = self.sim.clock.now()
         self._counter += 1
         token = make_uuid(self.sim.seed, NAME, "token", self._counter).replace("-", "")
         self.tokens[token] = now + self.token_lifetime
         return token
 
-    def token_valid(self, token: str, now: datetime) -> bool:
+    def token_valid(self, token: str) -> bool:
         """Whether a bearer token was issued and has not expired."""
+        now = self.sim.clock.now()
         expiry = self.tokens.get(token)
         return expiry is not None and now < expiry
 
@@ -889,10 +862,10 @@ class _Api:
             except web.HTTPException as err:
                 if err.status < 400:
                     raise
-                raise Problem(err.status, err.reason) from None
-        except Problem as problem:
-            response = problem.response(request.path)
-            if problem.status == 401:
+                raise ApiError(err.status, err.reason) from None
+        except ApiError as err:
+            response = err.response(error_body, instance=request.path)
+            if err.status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
             return response
 
@@ -900,21 +873,21 @@ class _Api:
         state = self.state
         api_key = request.headers.get("ApiKey")
         if not api_key:
-            raise Problem(401, "The ApiKey header is missing.")
+            raise ApiError(401, "The ApiKey header is missing.")
         if api_key.strip() != state.credentials["api_key"]:
-            raise Problem(401, "The API key is not valid.")
+            raise ApiError(401, "The API key is not valid.")
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if not token.strip() or scheme.lower() != "bearer":
-            raise Problem(401, "A bearer token is required.")
-        if not state.token_valid(token.strip(), self.sim.clock.now()):
-            raise Problem(401, "The access token is invalid or has expired.")
+            raise ApiError(401, "A bearer token is required.")
+        if not state.token_valid(token.strip()):
+            raise ApiError(401, "The access token is invalid or has expired.")
 
     # --- lookups ---------------------------------------------------------------------------
 
     def _user(self, request: web.Request) -> State:
         state = self.state
         if request.match_info["user_id"] != state.user_id:
-            raise Problem(404, "User not found.")
+            raise ApiError(404, "User not found.")
         state.sync()
         return state
 
@@ -922,14 +895,14 @@ class _Api:
         state = self._user(request)
         vehicle = state.fleet.get(request.match_info["vehicle_id"])
         if vehicle is None:
-            raise Problem(404, "Vehicle not found.")
+            raise ApiError(404, "Vehicle not found.")
         return state, vehicle
 
     def _session(self, request: web.Request) -> tuple[State, ChargingSession]:
         state = self._user(request)
         session = state.sessions.get(request.match_info["session_id"])
         if session is None:
-            raise Problem(404, "Session not found.")
+            raise ApiError(404, "Session not found.")
         return state, session
 
     # --- token -----------------------------------------------------------------------------
@@ -972,7 +945,7 @@ class _Api:
                 "access_denied",
                 f"Service not enabled within domain: {audience}",
             )
-        token = state.issue_token(self.sim.clock.now())
+        token = state.issue_token()
         return web.json_response(
             {
                 "access_token": token,
@@ -1127,7 +1100,7 @@ class _Api:
         state, vehicle = self._vehicle(request)
         sessions = [s for s in state.sessions.values() if s.vehicle_id == vehicle.id]
         if not sessions:
-            raise Problem(404, "No session found for this vehicle.")
+            raise ApiError(404, "No session found for this vehicle.")
         last = max(sessions, key=lambda item: (item.start, item.id))
         return web.json_response(state.session_json(last))
 
@@ -1142,7 +1115,7 @@ class _Api:
         """GET …/session-settings/active: what is in force on the session under way."""
         state, session = self._session(request)
         if not session.active:
-            raise Problem(404, "The session is not active.")
+            raise ApiError(404, "The session is not active.")
         vehicle = state.fleet.get(session.vehicle_id)
         latest: dict[str, SessionSetting] = {}
         for setting in session.settings:
@@ -1175,9 +1148,9 @@ class _Api:
             raise _validation(errors)
         vehicle = state.fleet.get(session.vehicle_id)
         if not session.active or vehicle is None:
-            raise Problem(409, "The session is not active.")
+            raise ApiError(409, "The session is not active.")
         if not state.info[vehicle.id].is_connectable:
-            raise Problem(409, "The vehicle cannot be controlled.")
+            raise ApiError(409, "The vehicle cannot be controlled.")
         now = self.sim.clock.now()
         setting = SessionSetting(
             id=make_uuid(
@@ -1199,7 +1172,7 @@ class _Api:
         state = self._user(request)
         message = state.messages.get(request.match_info["message_id"])
         if message is None:
-            raise Problem(404, "Message not found.")
+            raise ApiError(404, "Message not found.")
         return state, message
 
     async def list_messages(self, request: web.Request) -> web.Response:

@@ -9,15 +9,8 @@ from aiohttp import web
 from aiohttp.log import access_logger
 
 from .app import create_app
-from .core import DEMO_CREDENTIALS, PROVIDER_NAMES, Simulator
-
-API_PATHS: dict[str, str] = {
-    "hiven": "/hiven",
-    "chargeye": "/chargeye",
-    "jedlix": "/jedlix",
-    "evenergy": "/evenergy/v2",
-}
-"""Where each provider's api_url points, relative to the server URL (PLAN.md)."""
+from .core import Simulator
+from .profiles import PROFILES
 
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds the server waits for in-flight requests when it stops."""
@@ -89,29 +82,14 @@ class SimulatorServer:
 
     def api_url(self, provider: str) -> str:
         """Return the api_url a client of `provider` is configured with."""
-        return f"{self.url}{API_PATHS[provider]}"
+        return PROFILES[provider].api_url(self.url)
 
     def token_url(self, provider: str) -> str | None:
         """Return the provider's token endpoint, where it has one."""
-        return {
-            "chargeye": f"{self.api_url('chargeye')}/auth/refreshAccessToken",
-            "jedlix": f"{self.url}/jedlix-auth/oauth/token",
-            "evenergy": f"{self.url}/o/token/",
-        }.get(provider)
+        return PROFILES[provider].token_url(self.url)
 
     def config(self, provider: str) -> dict[str, str]:
         """Complete config-entry data for `provider` (the sim's current credentials)."""
-        if provider not in PROVIDER_NAMES:
-            raise KeyError(provider)
-        current = self.sim.providers[provider].credentials
-        data = {"provider": provider, "api_url": self.api_url(provider)}
-        data.update(
-            {
-                key: current.get(key, value)
-                for key, value in DEMO_CREDENTIALS[provider].items()
-            }
+        return PROFILES[provider].config(
+            self.url, self.sim.providers[provider].credentials
         )
-        if provider == "jedlix":
-            data["token_url"] = f"{self.url}/jedlix-auth/oauth/token"
-            data["audience"] = self.api_url(provider)
-        return data

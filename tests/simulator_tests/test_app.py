@@ -18,7 +18,7 @@ import pytest
 
 from tests.simulator import (
     DEFAULT_START,
-    DEMO_CREDENTIALS,
+    PROFILES,
     PROVIDER_NAMES,
     Fault,
     FaultKind,
@@ -311,7 +311,7 @@ async def test_server_urls_and_config(
         config = sim_server.config(provider)
         assert config["provider"] == provider
         assert config["api_url"] == sim_server.api_url(provider)
-        assert set(DEMO_CREDENTIALS[provider]) <= set(config)
+        assert set(PROFILES[provider].demo_credentials) <= set(config)
     assert sim_server.config("jedlix")["token_url"] == f"{url}/jedlix-auth/oauth/token"
     assert sim_server.config("jedlix")["audience"] == f"{url}/jedlix"
     assert set(sim_server.config("hiven")) == {

@@ -14,10 +14,9 @@ import aiohttp
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
+from tests.simulator import ApiError, Fault, FaultKind, Simulator, SimulatorServer
 from tests.simulator.chargeye import (
     DEPARTURE_MARGIN,
-    ApiError,
     State,
     from_ms,
     iso,

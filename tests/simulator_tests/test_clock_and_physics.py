@@ -12,6 +12,7 @@ from tests.simulator import (
     CAR_MODELS,
     DEFAULT_START,
     DEPOT_MODELS,
+    PROFILES,
     PROVIDER_NAMES,
     Fleet,
     PriceCurve,
@@ -457,7 +458,7 @@ def test_simulator_has_a_fleet_per_provider_and_advances_them(sim: Simulator) ->
     ids = set()
     for name, state in sim.providers.items():
         assert len(state.fleet) == 3
-        for key, value in core.DEMO_CREDENTIALS[name].items():
+        for key, value in PROFILES[name].demo_credentials.items():
             assert state.credentials[key] == value
         ids |= set(state.fleet.vehicles)
     assert len(ids) == 12

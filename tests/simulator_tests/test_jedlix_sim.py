@@ -362,7 +362,7 @@ async def test_vehicle_overrides(sim: Simulator, call: Call) -> None:
     vehicle = _car(sim)
     sim.jedlix.set_capabilities(vehicle.id, ["stateOfCharge", "teleportation"])
     sim.jedlix.set_connectable(vehicle.id, False)
-    sim.jedlix.set_charge_state_value(vehicle.id, "Preconditioning")
+    sim.jedlix.set_status(vehicle.id, "Preconditioning")
     _, body, _ = await call("GET", f"{_user(sim)}/vehicles/{vehicle.id}")
     assert body["capabilities"] == ["stateOfCharge", "teleportation"]
     assert body["isConnectable"] is False
