@@ -298,15 +298,19 @@ class ChargEyeClient(Provider):
             self._schedule_ids.pop(vehicle_id, None)
         else:
             self._schedule_ids[vehicle_id] = current.schedule.id
-        return replace(
-            snapshot,
-            vehicle=replace(
-                snapshot.vehicle, capabilities=self._capabilities(vehicle_id)
-            ),
+        vehicle = snapshot.vehicle
+        capabilities = self._capabilities(vehicle_id)
+        if vehicle.capabilities is not capabilities:
+            vehicle = replace(vehicle, capabilities=capabilities)
+        return VehicleSnapshot(
+            vehicle=vehicle,
             state=plan_state(
                 snapshot.state.battery_capacity_wh, previous, current, self.clock()
             ),
-            preferences=replace(snapshot.preferences, target_soc=target_of(current)),
+            preferences=ChargingPreferences(
+                smart_charging=snapshot.preferences.smart_charging,
+                target_soc=target_of(current),
+            ),
             schedule=None
             if current is None
             else Schedule(
