@@ -463,6 +463,14 @@ async def test_boost_unsupported_by_default(session: ClientSession) -> None:
         await client.async_update_preferences(snapshot, PreferencesUpdate(boost=True))
 
 
+async def test_depot_schedules_unsupported_by_default(session: ClientSession) -> None:
+    """A provider without depot schedules refuses to add them, sending nothing."""
+    client = _client(session, "https://api.example.com")
+    with pytest.raises(UnsupportedError):
+        await client.async_add_schedules("car1", [], replace_future=True)
+    assert client.requests_made == 0
+
+
 async def test_provider_detail_never_echoes_our_secrets(
     server: tuple[_Server, str], session: ClientSession
 ) -> None:

@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.chargebridge.api import InvalidInputError, InvalidUrlError
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.compat import vol
+from custom_components.chargebridge.config_flow import ChargeBridgeConfigFlow
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimulatorServer
 
@@ -408,3 +409,13 @@ async def test_options_scan_interval(
     await hass.async_block_till_done()
     assert coordinator.update_interval == timedelta(seconds=1800)
     assert init_integration.state is ConfigEntryState.LOADED
+
+
+def test_every_registered_provider_is_a_step() -> None:
+    """Each registered provider has its form step; other names are not steps."""
+    flow = ChargeBridgeConfigFlow()
+    for name in PROVIDERS:
+        assert callable(getattr(flow, f"async_step_{name}"))
+    assert not hasattr(flow, "async_step_nobody")
+    with pytest.raises(AttributeError):
+        getattr(flow, "not_a_step")

@@ -16,10 +16,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.chargebridge.api import (
     ChargingPreferences,
+    InvalidInputError,
     PreferencesUpdate,
     VehicleSnapshot,
 )
 from custom_components.chargebridge.const import DOMAIN
+from custom_components.chargebridge.helpers import input_error
 from tests.simulator import Fault, FaultKind, Simulator
 
 
@@ -129,3 +131,11 @@ async def test_write_answer_for_a_vehicle_gone_meanwhile(
             vehicle_id, PreferencesUpdate(ready_time=time(5))
         )
     assert vehicle_id not in coordinator.data.vehicles
+
+
+def test_unknown_invalid_input_keeps_the_clients_explanation() -> None:
+    """Input refused for a reason without its own message shows the client's words."""
+    error = input_error(InvalidInputError("hiven", "the moon is not a time"))
+    assert error.translation_domain == DOMAIN
+    assert error.translation_key == "invalid_input"
+    assert error.translation_placeholders == {"error": "the moon is not a time"}
