@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from .api import Fleet, ProviderNotice
-from .api.base import CAR_LINK_BROKEN
+from .api.base import CAR_DISABLED, CAR_LINK_BROKEN
 from .const import DOMAIN, LOGGER
 
 RATE_LIMIT_EXHAUSTED = "rate_limit_exhausted"
@@ -26,6 +26,7 @@ GENERIC_NOTICE = "provider_notice"
 KNOWN_NOTICES = frozenset(
     {
         CAR_LINK_BROKEN,
+        CAR_DISABLED,
         "invalid_credentials",
         "car_not_found",
         "car_not_reachable",

@@ -351,6 +351,58 @@ async def test_link_broken_notice(sim: Simulator, client: EvEnergyClient) -> Non
     assert not any(s.vehicle.link_broken for s in others)
 
 
+async def test_disabled_vehicle_keeps_its_readings_and_loses_its_controls(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """disabled: true → no smart charging, target or boost; a notice; nothing sent."""
+    vehicle_id = next(iter(sim.evenergy.fleet.vehicles))
+    sim.evenergy.set_disabled(vehicle_id, True)
+    fleet = await client.async_get_fleet()
+    snapshot = fleet.vehicles[vehicle_id]
+    assert snapshot.vehicle.disabled is True
+    assert snapshot.error is None
+    features = snapshot.vehicle.capabilities.features
+    assert not features & {Feature.SMART_CHARGING, Feature.TARGET_SOC, Feature.BOOST}
+    assert Feature.STATE_OF_CHARGE in features
+    assert snapshot.state.state_of_charge is not None
+    assert fleet.notices == (
+        ProviderNotice(code="car_disabled", vehicle_id=vehicle_id),
+    )
+    sim.requests.clear()
+    for update in (PreferencesUpdate(target_soc=80), PreferencesUpdate(boost=True)):
+        with pytest.raises(UnsupportedFeatureError):
+            await client.async_update_preferences(snapshot, update)
+    assert not sim.requests.for_provider("evenergy")
+
+    sim.evenergy.set_disabled(vehicle_id, False)
+    fleet = await client.async_get_fleet()
+    assert fleet.vehicles[vehicle_id].vehicle.disabled is False
+    assert (
+        Feature.TARGET_SOC in fleet.vehicles[vehicle_id].vehicle.capabilities.features
+    )
+    assert fleet.notices == ()
+
+
+@pytest.mark.parametrize(
+    ("log", "status"),
+    [
+        ({"state": "UNKNOWN", "is_plugged_in": True, "is_charging": True}, "charging"),
+        (
+            {"state": "UNKNOWN", "is_plugged_in": True, "is_charging": False},
+            "plugged_in",
+        ),
+        ({"state": "UNKNOWN", "is_plugged_in": False}, "disconnected"),
+        ({"state": "UNKNOWN"}, "unknown"),
+        ({"state": "SOMETHING_NEW", "is_plugged_in": True}, "unknown"),
+    ],
+)
+def test_unknown_state_falls_back_to_the_booleans(
+    log: dict[str, Any], status: str
+) -> None:
+    """The log's own UNKNOWN lets the plug and charging flags speak; a new state does not."""
+    assert charging_status(Payload("evenergy", log, "log")) == ChargingStatus(status)
+
+
 async def test_unknown_enums(sim: Simulator, client: EvEnergyClient) -> None:
     """An unknown integrated string: the link is not broken, no notice.
 
@@ -888,7 +940,7 @@ def test_next_link(header: str | None, expected: str | None) -> None:
         ({"state": "RECENTLY_FINISHED_DRIVING"}, ChargingStatus.DISCONNECTED),
         ({"state": "STATIONARY"}, ChargingStatus.DISCONNECTED),
         ({"state": "IN_SERVICE"}, ChargingStatus.DISCONNECTED),
-        ({"state": "UNKNOWN", "is_charging": True}, ChargingStatus.UNKNOWN),
+        ({"state": "UNKNOWN", "is_charging": True}, ChargingStatus.CHARGING),
         ({"state": "HOVERING", "is_charging": True}, ChargingStatus.UNKNOWN),
         ({"is_charging": True, "is_plugged_in": True}, ChargingStatus.CHARGING),
         ({"is_plugged_in": True, "is_complete": True}, ChargingStatus.COMPLETE),

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from string import Formatter
 
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -223,6 +224,51 @@ async def test_evenergy_car_link_broken(
     sim.evenergy.set_integrated(vehicle_id, "ACTIVE")
     await next_poll(init_integration, advance)
     assert not issue_ids(hass)
+
+
+@pytest.mark.parametrize("provider", ["evenergy"])
+async def test_evenergy_disabled_car(
+    hass: HomeAssistant,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """A disabled car keeps its readings, loses its controls and says why; undone after."""
+    vehicle_id = next(iter(init_integration.runtime_data.coordinator.data.vehicles))
+    registry = er.async_get(hass)
+
+    def entity(domain: str, key: str) -> str:
+        found = registry.async_get_entity_id(
+            domain, DOMAIN, f"evenergy_{vehicle_id}_{key}"
+        )
+        assert found is not None
+        return found
+
+    switch = entity("switch", "smart_charging")
+    target = entity("number", "target_soc")
+    soc = entity("sensor", "state_of_charge")
+    sim.evenergy.set_disabled(vehicle_id, True)
+    await next_poll(init_integration, advance)
+    assert issue_ids(hass) == {f"car_disabled_{vehicle_id}"}
+    raised = issue(hass, f"car_disabled_{vehicle_id}")
+    assert raised.translation_key == "car_disabled"
+    assert raised.translation_placeholders == {
+        "provider": "ev.energy",
+        "vehicle": vehicle_name(init_integration, vehicle_id),
+    }
+    assert hass.states.get(switch).state == STATE_UNAVAILABLE
+    assert hass.states.get(target).state == STATE_UNAVAILABLE
+    assert hass.states.get(soc).state != STATE_UNAVAILABLE
+    sim.requests.clear()
+    await hass.services.async_call(  # an unavailable entity ignores commands
+        "switch", "turn_off", {ATTR_ENTITY_ID: switch}, blocking=True
+    )
+    assert not [r for r in sim.requests.for_provider("evenergy") if r.method != "GET"]
+
+    sim.evenergy.set_disabled(vehicle_id, False)
+    await next_poll(init_integration, advance)
+    assert not issue_ids(hass)
+    assert hass.states.get(switch).state in ("on", "off")
 
 
 @pytest.mark.parametrize("provider", ["jedlix"])

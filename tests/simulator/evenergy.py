@@ -318,6 +318,8 @@ class State:
         """How many requests were refused with 429 by the budget."""
         self.integrated: dict[str, str] = {}
         """Vehicle id -> integration state when not ACTIVE."""
+        self.disabled: set[str] = set()
+        """Vehicles the user unenrolled: listed with ``disabled: true``."""
         self._frozen_logs: dict[str, dict[str, Any]] = {}
         self._history: dict[str, deque[dict[str, Any]]] = {}
         self.sessions: dict[str, ChargingSession] = {}
@@ -346,6 +348,15 @@ class State:
             self._frozen_logs[vehicle_id] = self._status_log_data(vehicle)
         else:
             self._frozen_logs.pop(vehicle_id, None)
+
+    def set_disabled(self, vehicle_id: str, disabled: bool) -> None:
+        """Mark a vehicle disabled (unenrolled, made 'dumb', account pending deletion)."""
+        if vehicle_id not in self.fleet.vehicles:
+            raise KeyError(vehicle_id)
+        if disabled:
+            self.disabled.add(vehicle_id)
+        else:
+            self.disabled.discard(vehicle_id)
 
     def set_rate_limit(self, limit: int, window: timedelta = RATE_WINDOW) -> None:
         """Change the request budget (per rolling ``window`` of simulated time)."""
@@ -719,7 +730,7 @@ class _Renderer:
             "effective_battery_size_watt_hours": round(vehicle.battery_wh * 0.97),
             "maximum_charge_limit_percentage": vehicle.target_soc,
             "description": vehicle.name,
-            "disabled": False,
+            "disabled": vehicle.id in state.disabled,
             "smart_charging_enabled": vehicle.smart_charging,
             "vehicle_class": "PASSENGER",
         }

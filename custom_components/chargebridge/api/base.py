@@ -73,6 +73,8 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 CAR_LINK_BROKEN = "car_link_broken"
 """Notice code for a vehicle whose provider lost its link to the car (``link_broken``)."""
+CAR_DISABLED = "car_disabled"
+"""Notice code for a vehicle the provider no longer lets anyone control (``disabled``)."""
 BOOST_ENDED = frozenset({ChargingStatus.DISCONNECTED, ChargingStatus.COMPLETE})
 """Charge states after which a boost we switched on is over (session ended or car full)."""
 NO_CAPABILITIES = Capabilities(features=frozenset())
@@ -304,11 +306,13 @@ class Provider(ABC):
                 snapshots[vehicle_id] = replace(
                     snapshot, preferences=replace(snapshot.preferences, boost=boost)
                 )
-        notices.extend(
-            ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
-            for vehicle_id, snapshot in snapshots.items()
-            if snapshot.vehicle.link_broken
-        )
+        for vehicle_id, snapshot in snapshots.items():
+            if snapshot.vehicle.link_broken:
+                notices.append(
+                    ProviderNotice(code=CAR_LINK_BROKEN, vehicle_id=vehicle_id)
+                )
+            if snapshot.vehicle.disabled:
+                notices.append(ProviderNotice(code=CAR_DISABLED, vehicle_id=vehicle_id))
         _LOGGER.debug(
             "%s fleet: %d vehicles, %d enriched, %d problems",
             self.title,

@@ -86,7 +86,6 @@ STATUS_BY_STATE: Mapping[str, ChargingStatus] = {
     "PLUGGED_IN_NOT_CHARGING": ChargingStatus.PLUGGED_IN,
     "PLUGGED_IN_CHARGING": ChargingStatus.CHARGING,
     "PLUGGED_IN_COMPLETE": ChargingStatus.COMPLETE,
-    "UNKNOWN": ChargingStatus.UNKNOWN,
 }
 """The status log's ``state`` enum, except the two plugged-in states decided below."""
 
@@ -116,6 +115,17 @@ CAPABILITIES = Capabilities(
     target_soc_max=TARGET_SOC_MAX,
 )
 """Every ev.energy vehicle: target 50–100 %, boost; no range, ready time or minimal."""
+
+CONTROLS = frozenset({Feature.SMART_CHARGING, Feature.TARGET_SOC, Feature.BOOST})
+DISABLED_CAPABILITIES = Capabilities(
+    features=CAPABILITIES.features - CONTROLS,
+    target_soc_min=TARGET_SOC_MIN,
+    target_soc_max=TARGET_SOC_MAX,
+)
+"""A ``disabled`` vehicle "can no longer be smart-charged or controlled": readings only."""
+
+UNKNOWN_STATE = "UNKNOWN"
+"""The status log's own "unknown": its booleans may still say what the car does."""
 
 
 def normalize_user_id(provider: str, value: str) -> str:
@@ -189,14 +199,15 @@ def resource_id(provider: str, value: Any, where: str) -> str | None:
 def charging_status(log: Payload) -> ChargingStatus:
     """Map a status log to a ChargingStatus: its ``state``, else its booleans.
 
-    [assume] Without a ``state`` the booleans decide: complete, charging, plugged in or
-    disconnected; nothing known → unknown. An unknown ``state`` string stays unknown.
+    [assume] Without a ``state``, or with ``UNKNOWN``, the booleans decide: complete,
+    charging, plugged in or disconnected; nothing known → unknown. A ``state`` string the
+    spec does not list stays unknown.
     """
     plugged_in = log.opt_bool("is_plugged_in")
     charging = log.opt_bool("is_charging")
     complete = log.opt_bool("is_complete")
     state = log.opt_str("state")
-    if state is not None:
+    if state is not None and state.upper() != UNKNOWN_STATE:
         state = state.upper()
         if state in PLUGGED_IN_STATES:
             return ChargingStatus.CHARGING if charging else ChargingStatus.PLUGGED_IN
@@ -271,15 +282,17 @@ def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
     fallback = " ".join(part for part in (make, model) if part)
     name = vehicle.opt_str("description") or fallback or vehicle_id
     integrated = vehicle.opt_str("integrated")
+    disabled = vehicle.opt_bool("disabled") is True
     return VehicleSnapshot(
         vehicle=Vehicle(
             id=vehicle_id,
             name=name,
-            capabilities=CAPABILITIES,
+            capabilities=DISABLED_CAPABILITIES if disabled else CAPABILITIES,
             make=make,
             model=model,
             link_broken=integrated is not None
             and integrated.upper() == INTEGRATION_BROKEN,
+            disabled=disabled,
         ),
         state=parse_state(provider, vehicle),
         preferences=parse_preferences(vehicle),

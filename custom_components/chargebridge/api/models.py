@@ -152,6 +152,8 @@ class Vehicle:
     vin: str | None = None
     link_broken: bool = False
     """The provider has lost its connection to the car (needs the user)."""
+    disabled: bool = False
+    """The provider no longer lets this car be controlled (its controls are withdrawn)."""
 
 
 @dataclass(frozen=True, kw_only=True)
