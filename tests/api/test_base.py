@@ -449,6 +449,37 @@ async def test_gather_per_vehicle_isolates_failures(session: ClientSession) -> N
         await client._gather_per_vehicle([1, 9], call)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-02T06:00:00Z",
+        "2026-11-02T06:00:00.000Z",
+        "2026-11-02T07:00:00.123456+01:00",
+        "2026-11-02T06:00:00",
+        NOW.timestamp(),
+        int(NOW.timestamp()),
+        int(NOW.timestamp() * 1000),
+        str(int(NOW.timestamp())),
+        str(int(NOW.timestamp() * 1000)),
+        f" {NOW.timestamp()} ",
+    ],
+)
+def test_timestamps_in_every_form_a_plain_string_may_take(value: object) -> None:
+    """ISO 8601 with or without fraction and offset; epoch s or ms, number or string."""
+    read = Payload("hiven", {"t": value}, "status").opt_datetime("t")
+    assert read is not None
+    assert abs(read - NOW) < timedelta(seconds=1)
+    assert read.tzinfo is UTC
+
+
+@pytest.mark.parametrize("value", [True, "soon", "NaN", "1e999", [1], {"s": 1}])
+def test_timestamps_that_are_none_of_those_name_the_field(value: object) -> None:
+    """Anything else is a response error naming the field."""
+    with pytest.raises(ProviderResponseError) as err:
+        Payload("hiven", {"t": value}, "status").opt_datetime("t")
+    assert err.value.field == "status.t"
+
+
 async def test_boost_unsupported_by_default(session: ClientSession) -> None:
     """Providers without boost say so clearly."""
     client = _client(session, "https://api.example.com")

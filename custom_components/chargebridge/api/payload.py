@@ -101,16 +101,37 @@ class Payload:
         raise self._wrong(key)
 
     def opt_datetime(self, key: str) -> datetime | None:
-        """Return an ISO 8601 date-time (``Z`` accepted) as aware UTC; naive means UTC."""
-        value = self.opt_str(key)
+        """Return a timestamp as aware UTC, in any form a plain "string" field may take.
+
+        The documents type these fields as plain strings: ISO 8601 with or without a
+        fraction and an offset (``Z`` accepted; naive means UTC), or seconds or
+        milliseconds since the epoch, as a number or a numeric string.
+        """
+        value = self.data.get(key)
         if value is None:
             return None
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                epoch = _epoch_seconds(text)
+            else:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=UTC)
+                try:
+                    return parsed.astimezone(UTC)
+                except (ValueError, OverflowError):
+                    raise self._wrong(key) from None
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            epoch = _epoch_seconds(value)
+        else:
+            raise self._wrong(key)
+        if epoch is None:
+            raise self._wrong(key)
         try:
-            parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
+            return datetime.fromtimestamp(epoch, UTC)
+        except (OverflowError, OSError, ValueError):
             raise self._wrong(key) from None
 
     def opt_epoch_ms(self, key: str) -> datetime | None:
@@ -174,3 +195,18 @@ def payload_list(provider: str, data: Any, path: str) -> list[Payload]:
     return [
         Payload(provider, item, f"{path}[{index}]") for index, item in enumerate(data)
     ]
+
+
+EPOCH_MS_ABOVE = 10**11
+"""An epoch number this large is milliseconds (10**11 s lies in the year 5138)."""
+
+
+def _epoch_seconds(value: str | float) -> float | None:
+    """Read seconds or milliseconds since the epoch (number or numeric string)."""
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return number / 1000 if abs(number) >= EPOCH_MS_ABOVE else number
