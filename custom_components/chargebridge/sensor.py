@@ -49,10 +49,18 @@ class ChargeBridgeSensorDescription(
 
 
 def next_departure(snapshot: VehicleSnapshot) -> datetime | None:
-    """Return the provider's next departure, else the next ready-by time from the preferences."""
-    if snapshot.schedule is not None and snapshot.schedule.next_departure is not None:
-        return snapshot.schedule.next_departure
-    now = dt_util.now()
+    """Return the provider's next departure, else the next ready-by time from the preferences.
+
+    Ready-by times are the car's local times: in the zone the provider's schedule names,
+    else Home Assistant's.
+    """
+    schedule = snapshot.schedule
+    if schedule is not None and schedule.next_departure is not None:
+        return schedule.next_departure
+    zone = None
+    if schedule is not None and schedule.time_zone:
+        zone = dt_util.get_time_zone(schedule.time_zone)
+    now = dt_util.now(zone)
     for days_ahead in range(8):
         day = (now + timedelta(days=days_ahead)).date()
         ready = snapshot.preferences.effective_ready_time(

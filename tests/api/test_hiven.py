@@ -344,6 +344,14 @@ async def test_schedule_matches_truth(
         assert slot.start < schedule.next_departure
 
 
+def test_schedule_names_the_cars_time_zone() -> None:
+    """The schedule's timeZone is kept (local ready-by times are read in it)."""
+    data = {"readyTime": "2026-11-03T06:00:00Z", "timeZone": "Europe/Amsterdam"}
+    schedule = _parse_schedule(Payload("hiven", data, "schedule"))
+    assert schedule.time_zone == "Europe/Amsterdam"
+    assert _parse_schedule(Payload("hiven", {}, "schedule")).time_zone is None
+
+
 async def test_schedule_missing_is_no_schedule(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:

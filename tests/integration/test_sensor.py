@@ -48,3 +48,19 @@ async def test_weekday_times_and_gaps(hass: HomeAssistant) -> None:
     )
     assert next_departure(value) == datetime(2026, 11, 5, 7, 30, tzinfo=UTC)
     assert next_departure(snapshot(ChargingPreferences())) is None
+
+
+async def test_ready_time_in_the_zone_the_schedule_names(hass: HomeAssistant) -> None:
+    """Hiven's schedule names the car's zone: 07:00 in New York is 12:00 UTC today.
+
+    An unknown zone name costs nothing: Home Assistant's zone is used.
+    """
+    value = snapshot(
+        ChargingPreferences(ready_time=time(7)),
+        Schedule(time_zone="America/New_York"),
+    )
+    assert next_departure(value) == datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    unknown = snapshot(
+        ChargingPreferences(ready_time=time(7)), Schedule(time_zone="Mars/Olympus")
+    )
+    assert next_departure(unknown) == datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

@@ -464,4 +464,8 @@ def _parse_schedule(data: Payload) -> Schedule:
                     data.provider, "not an ISO hour", f"{hours.path}.{key}"
                 ) from None
     slots.sort(key=lambda slot: slot.start)
-    return Schedule(next_departure=data.opt_datetime("readyTime"), slots=tuple(slots))
+    return Schedule(
+        next_departure=data.opt_datetime("readyTime"),
+        slots=tuple(slots),
+        time_zone=data.opt_str("timeZone") or None,
+    )

@@ -237,6 +237,8 @@ class Schedule:
 
     next_departure: datetime | None = None
     slots: tuple[ChargingSlot, ...] = ()
+    time_zone: str | None = None
+    """The IANA zone the provider reads the car's local ready-by times in, if it says."""
 
 
 @dataclass(frozen=True, kw_only=True)
