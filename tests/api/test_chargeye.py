@@ -6,6 +6,7 @@ for all in tests/api/test_contract.py; this module tests what is ChargEye's own.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -35,7 +36,8 @@ from custom_components.chargebridge.api import (
 from custom_components.chargebridge.api.chargeye import (
     BASE_FEATURES,
     ChargEyeClient,
-    organisation_of,
+    identity_claim,
+    jwt_claims,
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.api.parser_cases import fake_jwt
@@ -163,33 +165,61 @@ async def test_validate_with_a_bad_refresh_token(
 async def test_validate_without_organisation_claim(
     client: ChargEyeClient, sim: Simulator
 ) -> None:
-    """A JWT without the organisation claim is a response error naming the claim."""
-    sim.chargeye.organisation = ""
-    with pytest.raises(ProviderResponseError) as err:
-        await client.async_validate()
-    assert err.value.field == "token.org"
+    """A JWT without the organisation claim names the account by its subject."""
+    sim.chargeye.omitted_claims = {"org"}
+    account = await client.async_validate()
+    assert account == Account(unique_id="api-client", title="ChargEye")
+    assert calls(sim) == [("GET", "/auth/refreshAccessToken"), ("GET", "/vehicles")]
+
+
+async def test_validate_without_any_identity_claim(
+    client: ChargEyeClient,
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """No org, no sub: the identity comes from the depots, the same on every setup."""
+    sim.chargeye.omitted_claims = {"org", "sub"}
+    account = await client.async_validate()
+    assert account.unique_id.startswith("depots-")
+    assert calls(sim)[-1] == ("GET", "/locations")
+    again = PROVIDERS["chargeye"](
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+    assert await again.async_validate() == account
 
 
 @pytest.mark.parametrize(
     ("claims", "expected"),
     [
-        ({"org": "org-1"}, "org-1"),
+        ({"org": "org-1", "sub": "s"}, "org-1"),
         ({"organisationId": "org-2"}, "org-2"),
         ({"organizationId": 42}, "42"),
+        ({"sub": "client-7"}, "client-7"),
+        ({"org": "", "sub": "client-8"}, "client-8"),
+        ({"iat": 1}, None),
     ],
 )
-def test_organisation_claims(claims: dict[str, Any], expected: str) -> None:
-    """The organisation claim names are read in one place."""
-    assert organisation_of("chargeye", fake_jwt(claims)) == expected
+def test_identity_claims(claims: dict[str, Any], expected: str | None) -> None:
+    """The identity claim names are read in one place; none is no identity, no error."""
+    assert identity_claim("chargeye", fake_jwt(claims)) == expected
 
 
 @pytest.mark.parametrize(
     "token", ["abc", "a.b", "a.!!!.c", fake_jwt([1, 2]), fake_jwt({"org": True})]
 )
 def test_unreadable_tokens(token: str) -> None:
-    """Garbage tokens are response errors that do not quote the token."""
+    """Garbage tokens name no identity (the depots will); jwt_claims hides the token."""
+    assert identity_claim("chargeye", token) is None
+    with contextlib.suppress(ProviderResponseError):
+        claims = jwt_claims("chargeye", token)
+        assert claims == {"org": True}
+        return
     with pytest.raises(ProviderResponseError) as err:
-        organisation_of("chargeye", token)
+        jwt_claims("chargeye", token)
     assert token not in str(err.value)
 
 

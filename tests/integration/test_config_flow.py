@@ -419,3 +419,32 @@ def test_every_registered_provider_is_a_step() -> None:
     assert not hasattr(flow, "async_step_nobody")
     with pytest.raises(AttributeError):
         getattr(flow, "not_a_step")
+
+
+@pytest.mark.parametrize("provider", ["chargeye"])
+@pytest.mark.parametrize(
+    ("omitted", "identity"),
+    [({"org"}, "chargeye_api-client"), ({"org", "sub"}, "chargeye_depots-")],
+)
+async def test_chargeye_without_an_organisation_claim_is_set_up(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider_config: dict[str, Any],
+    omitted: set[str],
+    identity: str,
+) -> None:
+    """The token's claims are undocumented: setup works without them, once per account."""
+    sim.chargeye.omitted_claims = omitted
+    flow_id = await start_provider_step(hass, "chargeye")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(provider_config)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id.startswith(identity)
+    await hass.async_block_till_done()
+    flow_id = await start_provider_step(hass, "chargeye")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(provider_config)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"

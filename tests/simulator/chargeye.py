@@ -407,6 +407,8 @@ class State:
         self.credentials = dict(PROFILE.demo_credentials)
         self.rng = random.Random(f"chargeye:{sim.seed}")
         self.organisation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        self.omitted_claims: set[str] = set()
+        """Claims this server leaves out of its tokens (the document names none)."""
         self._secret = self.rng.randbytes(32)
         self._jti = itertools.count(1)
         self.tokens: dict[str, datetime] = {}
@@ -498,6 +500,8 @@ class State:
             "exp": int(expires.timestamp()),
             "jti": next(self._jti),
         }
+        for name in self.omitted_claims:
+            claims.pop(name, None)
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{payload}".encode()
         signature = _b64(hmac.new(self._secret, signing_input, hashlib.sha256).digest())

@@ -17,9 +17,10 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+import hashlib
 import json as jsonlib
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .base import ConfigField, Provider
 from .chargeye_plan import PlannedSchedule, parse_upcoming, plan_state, target_of
@@ -89,22 +90,36 @@ CAPABILITIES_WITH_TARGET = Capabilities(
 )
 
 
-# [assume] ChargEye's JWT claims are not documented; the organisation is read from the
-# claim "org" (else "organisationId", else "organizationId"). It is the config entry's
-# unique id, so the same organisation cannot be added twice.
-ORGANISATION_CLAIMS = ("org", "organisationId", "organizationId")
+# [assume] ChargEye's JWT claims are not documented. The account's identity (the config
+# entry's unique id, so one organisation cannot be added twice) is the first of these
+# claims the token carries; without any, it is derived from the organisation's depots
+# (GET /locations, public). A wrong guess costs nothing but that identity's form.
+IDENTITY_CLAIMS = ("org", "organisationId", "organizationId", "sub")
+LOCATIONS_PATH = "/locations"
 
 
-def organisation_of(provider: str, token: str) -> str:
-    """Return the organisation id carried in an access token (JWT, read unverified)."""
-    claims = jwt_claims(provider, token)
-    for name in ORGANISATION_CLAIMS:
+def identity_claim(provider: str, token: str) -> str | None:
+    """Return the account identity an access token names, if it names one (unverified)."""
+    try:
+        claims = jwt_claims(provider, token)
+    except ProviderResponseError:
+        return None
+    for name in IDENTITY_CLAIMS:
         value = claims.get(name)
         if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
             return str(value)
-    raise ProviderResponseError(
-        provider, "access token has no organisation claim", "token.org"
-    )
+    return None
+
+
+def depot_identity(location_ids: list[str], api_url: str) -> str:
+    """Derive a stable account identity from the organisation's depots.
+
+    Without depots the server itself is the account (one organisation per server).
+    """
+    if not location_ids:
+        return urlsplit(api_url).hostname or api_url
+    digest = hashlib.sha256("\n".join(sorted(location_ids)).encode()).hexdigest()
+    return f"depots-{digest[:16]}"
 
 
 def jwt_claims(provider: str, token: str) -> dict[str, Any]:
@@ -247,10 +262,22 @@ class ChargEyeClient(Provider):
     # The Provider interface.
 
     async def async_validate(self) -> Account:
-        """Obtain a token, list the vehicles, and name the account after its organisation."""
+        """Obtain a token, list the vehicles, and name the account (never fails on claims)."""
         await self._request("GET", self.api_url + VEHICLES_PATH)
-        token = await self._async_access_token()
-        return Account(unique_id=organisation_of(self.name, token), title=ACCOUNT_TITLE)
+        identity = identity_claim(self.name, await self._async_access_token())
+        if identity is None:
+            identity = depot_identity(await self._async_location_ids(), self.api_url)
+        return Account(unique_id=identity, title=ACCOUNT_TITLE)
+
+    async def _async_location_ids(self) -> list[str]:
+        """Read the ids of the organisation's depots (``GET /locations``)."""
+        response = await self._request("GET", self.api_url + LOCATIONS_PATH)
+        root = Payload(self.name, response.data, "locations response")
+        return [
+            location.req_str("id")
+            for location in root.objects("locations")
+            if location.has("id")
+        ]
 
     # The fleet: the vehicle list, then each one's upcoming schedule (1 + N requests).
 
