@@ -301,6 +301,7 @@ async def test_fleet_maps_the_simulated_cars(
                     Feature.WEEKDAY_READY_TIMES,
                     Feature.NEXT_DEPARTURE,
                     Feature.SMART_CHARGING,
+                    Feature.PROVIDER_MESSAGE,
                     Feature.BOOST,
                 }
             ),
@@ -410,6 +411,7 @@ async def test_unknown_capabilities_ignored(
     assert snapshot.vehicle.capabilities.features == {
         Feature.STATE_OF_CHARGE,
         Feature.SMART_CHARGING,
+        Feature.PROVIDER_MESSAGE,
         Feature.BOOST,
     }
 
@@ -466,6 +468,7 @@ async def test_capability_mapping(sim: Simulator, client: JedlixClient) -> None:
         Feature.LAST_UPDATE,
         Feature.RANGE,
         Feature.SMART_CHARGING,
+        Feature.PROVIDER_MESSAGE,
         Feature.BOOST,
     }
     assert fleet.vehicles[second.id].vehicle.capabilities.features == {
@@ -473,10 +476,12 @@ async def test_capability_mapping(sim: Simulator, client: JedlixClient) -> None:
         Feature.WEEKDAY_READY_TIMES,
         Feature.NEXT_DEPARTURE,
         Feature.SMART_CHARGING,
+        Feature.PROVIDER_MESSAGE,
         Feature.BOOST,
     }
     assert fleet.vehicles[third.id].vehicle.capabilities.features == {
-        Feature.SMART_CHARGING
+        Feature.SMART_CHARGING,
+        Feature.PROVIDER_MESSAGE,
     }
 
 
@@ -604,6 +609,28 @@ async def test_messages_become_notices(sim: Simulator, client: JedlixClient) -> 
         ProviderNotice(code=code, vehicle_id=vehicle.id, message=f"About {kind}")
         for kind, code in reversed(kinds)
     )
+
+
+async def test_informational_messages_are_the_cars_not_notices(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """startSession, endSession, readyForPairing: the car's messages, never notices."""
+    vehicle = _car(sim)
+    started = sim.jedlix.add_message("startSession", vehicle.id, title="Charging")
+    paired = sim.jedlix.add_message("readyForPairing", vehicle.id)
+    sim.jedlix.add_message("endSession")  # names no car: nobody to tell
+    fleet = await client.async_get_fleet()
+    assert fleet.notices == ()
+    fleet = await client.async_get_fleet()  # attached from the messages' last read
+    messages = fleet.vehicles[vehicle.id].messages
+    assert {(m.id, m.type) for m in messages} == {
+        (started.id, "start_session"),
+        (paired.id, "ready_for_pairing"),
+    }
+    assert next(m for m in messages if m.id == started.id).title == "Charging"
+    others = [s for vid, s in fleet.vehicles.items() if vid != vehicle.id]
+    assert all(not s.messages for s in others)
+    assert client.message_types == ("start_session", "end_session", "ready_for_pairing")
 
 
 async def test_messages_paged(
@@ -1127,6 +1154,7 @@ def test_parse_vehicle_example() -> None:
                     Feature.LAST_UPDATE,
                     Feature.RANGE,
                     Feature.SMART_CHARGING,
+                    Feature.PROVIDER_MESSAGE,
                 }
             ),
             target_soc_min=50,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from string import Formatter
 
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
@@ -439,3 +439,52 @@ async def test_quota_refused_by_the_provider(
     sim.evenergy.set_rate_limit(1000)
     await next_poll(init_integration, advance)
     assert not issue_ids(hass)
+
+
+@pytest.mark.parametrize("provider", ["jedlix"])
+async def test_jedlix_informational_messages_are_events_not_issues(
+    hass: HomeAssistant,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """startSession, endSession, readyForPairing fire the car's event; no repair issue.
+
+    A message is read with Jedlix's messages (every 15 minutes) and fires at the next
+    poll; one that was already there when the entity was made does not fire.
+    """
+    coordinator = init_integration.runtime_data.coordinator
+    vehicle_id = next(iter(coordinator.data.vehicles))
+    event = er.async_get(hass).async_get_entity_id(
+        "event", DOMAIN, f"jedlix_{vehicle_id}_provider_message"
+    )
+    assert event is not None
+    assert hass.states.get(event).state == STATE_UNKNOWN
+    assert hass.states.get(event).attributes["event_types"] == [
+        "start_session",
+        "end_session",
+        "ready_for_pairing",
+    ]
+    started = sim.jedlix.add_message("startSession", vehicle_id, title="Charging")
+    reachable = sim.jedlix.add_message("carNotReachable", vehicle_id)
+    await advance(MESSAGES_MAX_AGE)
+    await next_poll(init_integration, advance)
+    assert issue_ids(hass) == {f"car_not_reachable_{vehicle_id}"}
+    state = hass.states.get(event)
+    assert state.state != STATE_UNKNOWN
+    assert state.attributes["event_type"] == "start_session"
+    assert state.attributes["message_id"] == started.id
+    assert state.attributes["title"] == "Charging"
+    fired_at = state.state
+
+    await next_poll(init_integration, advance)
+    assert hass.states.get(event).state == fired_at, "a message fires once"
+
+    sim.jedlix.dismiss_message(reachable.id)
+    ended = sim.jedlix.add_message("endSession", vehicle_id)
+    await advance(MESSAGES_MAX_AGE)
+    await next_poll(init_integration, advance)
+    assert not issue_ids(hass)
+    state = hass.states.get(event)
+    assert state.attributes["event_type"] == "end_session"
+    assert state.attributes["message_id"] == ended.id

@@ -213,6 +213,8 @@ class Provider(ABC):
     """True where an access token is obtained and may be renewed once on a 401."""
     estimated: ClassVar[frozenset[Feature]] = frozenset()
     """Values this provider estimates from its charging plan instead of measuring them."""
+    message_types: ClassVar[tuple[str, ...]] = ()
+    """The types of ``ProviderMessage`` the provider sends (Feature.PROVIDER_MESSAGE)."""
 
     session: aiohttp.ClientSession = field(repr=False)
     api_url: str

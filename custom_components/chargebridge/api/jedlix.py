@@ -37,6 +37,7 @@ from .models import (
     ChargingStatus,
     Feature,
     PreferencesUpdate,
+    ProviderMessage,
     ProviderNotice,
     Schedule,
     Vehicle,
@@ -112,6 +113,13 @@ CAPABILITY_FEATURES: Mapping[str, frozenset[Feature]] = {
     "departuretimes": frozenset({Feature.WEEKDAY_READY_TIMES, Feature.NEXT_DEPARTURE}),
 }
 """Vehicle capability strings (case-folded) and the features they give; others are ignored."""
+
+INFORMATIONAL_MESSAGES: Mapping[str, str] = {
+    "startSession": "start_session",
+    "endSession": "end_session",
+    "readyForPairing": "ready_for_pairing",
+}
+"""Message types that tell, not ask: events of the car, never repair issues."""
 
 MESSAGE_NOTICE_CODES: Mapping[str, str] = {
     "invalidCredentials": "invalid_credentials",
@@ -222,7 +230,7 @@ def _capabilities(
     names: tuple[str, ...], *, has_range: bool, connectable: bool
 ) -> Capabilities:
     """Build the capabilities (cached: a fleet's cars share a handful of combinations)."""
-    features: set[Feature] = {Feature.SMART_CHARGING}
+    features: set[Feature] = {Feature.SMART_CHARGING, Feature.PROVIDER_MESSAGE}
     for name in names:
         features |= CAPABILITY_FEATURES.get(name.casefold(), frozenset())
     if has_range and Feature.CHARGING_STATUS in features:
@@ -343,6 +351,20 @@ def parse_message(payload: Payload) -> ProviderNotice:
     )
 
 
+def parse_informational(payload: Payload) -> tuple[str | None, ProviderMessage] | None:
+    """Read an informational message (its car and itself); None for any other type."""
+    kind = INFORMATIONAL_MESSAGES.get(payload.req_str("type"))
+    if kind is None:
+        return None
+    message = ProviderMessage(
+        id=payload.req_str("id"),
+        type=kind,
+        title=payload.opt_str("title") or payload.opt_str("body"),
+        created_at=payload.opt_datetime("createdAt"),
+    )
+    return payload.opt_str(MESSAGE_VEHICLE_ID_KEY) or None, message
+
+
 def parse_page(data: Any, path: str) -> tuple[list[Payload], int]:
     """Read a paged envelope: its items and how many pages there are."""
     payload = Payload(NAME, data, path)
@@ -367,6 +389,7 @@ class JedlixClient(Provider):
 
     name: ClassVar[str] = NAME
     title: ClassVar[str] = "Jedlix"
+    message_types: ClassVar[tuple[str, ...]] = tuple(INFORMATIONAL_MESSAGES.values())
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", url=True),
         ConfigField(key="api_key", secret=True),
@@ -392,6 +415,10 @@ class JedlixClient(Provider):
     )
     _notices: tuple[ProviderNotice, ...] = field(default=(), init=False, repr=False)
     _notices_fetched: datetime | None = field(default=None, init=False, repr=False)
+    _messages: dict[str, tuple[ProviderMessage, ...]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Informational messages per car, as of the last read of the messages."""
     _listed_at: datetime | None = field(default=None, init=False, repr=False)
     """When the current refresh read the list: "now" for its cache ages and departures."""
 
@@ -484,11 +511,13 @@ class JedlixClient(Provider):
     async def async_get_notices(
         self,
     ) -> tuple[tuple[ProviderNotice, ...], list[ChargeBridgeError]]:
-        """Read every undismissed message (all pages) as notices.
+        """Read every undismissed message (all pages): notices, and the cars' messages.
 
-        A message that cannot be read is returned as a problem; the others still count.
+        Informational types become the cars' ``ProviderMessage``s (kept for the next fleet),
+        the rest notices. A message that cannot be read is a problem; the others count.
         """
         notices: list[ProviderNotice] = []
+        messages: dict[str, list[ProviderMessage]] = {}
         problems: list[ChargeBridgeError] = []
         seen: set[tuple[str, str | None]] = set()
         url = self._url("users", self.user_id, "messages")
@@ -506,6 +535,12 @@ class JedlixClient(Provider):
             items, total_pages = parse_page(response.data, f"messages[page {page}]")
             for item in items:
                 try:
+                    informational = parse_informational(item)
+                    if informational is not None:
+                        vehicle_id, message = informational
+                        if vehicle_id is not None:
+                            messages.setdefault(vehicle_id, []).append(message)
+                        continue
                     notice = parse_message(item)
                 except ProviderResponseError as err:
                     problems.append(err)
@@ -520,6 +555,7 @@ class JedlixClient(Provider):
                 break
             page += 1
         self._notices = tuple(notices)
+        self._messages = {key: tuple(value) for key, value in messages.items()}
         self._notices_fetched = self.clock()
         return self._notices, problems
 
@@ -556,11 +592,13 @@ class JedlixClient(Provider):
     def _snapshot(self, vehicle: Vehicle, state: VehicleState) -> VehicleSnapshot:
         """Build the snapshot with preferences and next departure from cached settings."""
         settings = self._settings.get(vehicle.id)
+        messages = self._messages.get(vehicle.id, ())
         if settings is None:
-            return VehicleSnapshot(vehicle=vehicle, state=state)
+            return VehicleSnapshot(vehicle=vehicle, state=state, messages=messages)
         return VehicleSnapshot(
             vehicle=vehicle,
             state=state,
+            messages=messages,
             preferences=settings.preferences(None),
             schedule=Schedule(
                 next_departure=settings.next_departure(self._listed_at or self.clock())

@@ -122,6 +122,8 @@ class Feature(StrEnum):
     """Charge now at full power."""
     DEPOT_SCHEDULES = "depot_schedules"
     """ChargEye depot schedules (arrival, departure, target)."""
+    PROVIDER_MESSAGE = "provider_message"
+    """Messages the provider sends about the car that need no action (events)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +271,19 @@ class DepotScheduleRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProviderMessage:
+    """Something the provider told about a car that needs no action (an event).
+
+    ``type`` is snake_case and one of the client's ``message_types``.
+    """
+
+    id: str
+    type: str
+    title: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class VehicleSnapshot:
     """Everything known about one vehicle after a refresh.
 
@@ -280,6 +295,8 @@ class VehicleSnapshot:
     state: VehicleState = field(default_factory=VehicleState)
     preferences: ChargingPreferences = field(default_factory=ChargingPreferences)
     schedule: Schedule | None = None
+    messages: tuple[ProviderMessage, ...] = ()
+    """The provider's current informational messages about this car."""
     error: ChargeBridgeError | None = None
 
 
