@@ -77,7 +77,11 @@ def client(make_client: ClientFactory) -> HivenClient:
 
 @pytest.fixture
 def cars(sim: Simulator) -> list[SimVehicle]:
-    """Three cars in known states: smart and plugged, plugged with smart off, away."""
+    """Three cars in known states: smart and plugged, plugged with smart off, away.
+
+    The simulator validates writes the strict way (behaviour, target and ready time).
+    """
+    sim.hiven.strict_preferences = True
     smart, dumb, away = list(sim.hiven.fleet)
     for vehicle in (smart, dumb, away):
         vehicle.routine = False
@@ -85,6 +89,7 @@ def cars(sim: Simulator) -> list[SimVehicle]:
         vehicle.target_soc = 80
         vehicle.minimal_soc = None
         vehicle.ready_time = "07:00"
+        vehicle.weekday_ready_times = {}
     for vehicle in (smart, dumb):
         if not vehicle.plugged_in:
             vehicle.plug_in(sim.clock.now())
@@ -567,7 +572,10 @@ async def test_empty_and_quoted_write_answers(
         api_key="k",
         user_id="u",
     )
-    snapshot = _snapshot("car", ChargingPreferences(target_soc=80))
+    snapshot = _snapshot(
+        "car",
+        ChargingPreferences(target_soc=80, charging_behavior=ChargingBehavior.OFF),
+    )
     for answer in (web.Response(status=200), web.json_response("")):
         answers[path] = answer
         prefs = await client.async_update_preferences(
@@ -588,10 +596,10 @@ def _preference_writes(sim: Simulator) -> list[Any]:
     return sim.requests.filter(provider="hiven", method="PUT")
 
 
-async def test_update_sends_only_changed_fields(
+async def test_update_target_sends_the_strict_body(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """PUT acts as PATCH: target only, in PERCENT, on the documented path."""
+    """Target in PERCENT on the documented path, with the behaviour and ready time kept."""
     car = cars[0]
     snapshot = await _fleet_snapshot(client, car)
     sim.requests.clear()
@@ -604,7 +612,11 @@ async def test_update_sends_only_changed_fields(
     assert entry.method == "PUT"
     assert entry.path == f"{DEVICES}/{car.id}/smart-charging/ev-preferences"
     assert dict(entry.query) == {}
-    assert entry.json == {"targetSoC": {"value": 55, "unit": "PERCENT"}}
+    assert entry.json == {
+        "chargingBehavior": sim.hiven.behavior(car),
+        "targetSoC": {"value": 55, "unit": "PERCENT"},
+        "readyTime": "07:00",
+    }
     _assert_authenticated(sim, entry)
     assert prefs == replace(snapshot.preferences, target_soc=55)
     assert car.target_soc == 55
@@ -625,6 +637,8 @@ async def test_update_several_fields(
 
     [entry] = _preference_writes(sim)
     assert entry.json == {
+        "chargingBehavior": sim.hiven.behavior(car),
+        "targetSoC": {"value": 80, "unit": "PERCENT"},
         "minimalSoC": {"value": 25, "unit": "PERCENT"},
         "readyTime": "06:05",
     }
@@ -635,7 +649,10 @@ async def test_update_several_fields(
 async def test_weekday_update_sends_the_merged_map(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """The map is one top-level field: the whole merged map is sent, Monday first."""
+    """The map is one top-level field: the whole merged map is sent, Monday first.
+
+    The behaviour, target and general ready time go along (smart charging is on).
+    """
     car = cars[0]
     car.weekday_ready_times = {"SATURDAY": "10:00", "SUNDAY": "10:00"}
     snapshot = await _fleet_snapshot(client, car)
@@ -649,7 +666,15 @@ async def test_weekday_update_sends_the_merged_map(
     )
 
     [entry] = _preference_writes(sim)
-    assert list(entry.json) == ["weekDaySpecificReadyTimes"]
+    assert list(entry.json) == [
+        "chargingBehavior",
+        "targetSoC",
+        "readyTime",
+        "weekDaySpecificReadyTimes",
+    ]
+    assert entry.json["chargingBehavior"] == sim.hiven.behavior(car)
+    assert entry.json["targetSoC"] == {"value": 80, "unit": "PERCENT"}
+    assert entry.json["readyTime"] == "07:00"
     assert list(entry.json["weekDaySpecificReadyTimes"].items()) == [
         ("MONDAY", "07:15"),
         ("SATURDAY", "10:00"),
@@ -712,7 +737,11 @@ async def test_smart_charging_on_picks_the_mode(
     )
 
     [entry] = _requests(sim)
-    assert entry.json == {"chargingBehavior": expected}
+    assert entry.json == {
+        "chargingBehavior": expected,
+        "targetSoC": {"value": 80, "unit": "PERCENT"},
+        "readyTime": "07:00",
+    }
     assert prefs.smart_charging is True
     assert car.smart_charging is True
     assert sim.hiven.behavior(car) == expected
@@ -721,7 +750,12 @@ async def test_smart_charging_on_picks_the_mode(
 async def test_smart_charging_on_without_a_refresh_reads_the_locations(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """A client that never listed the car asks for its preferences first."""
+    """A client that never listed the car asks for its preferences first.
+
+    The snapshot knows no target or ready time, so none is sent (the default, lenient
+    simulator takes that body; the strict one would refuse it).
+    """
+    sim.hiven.strict_preferences = False
     car = cars[1]
     sim.hiven.info(car.id).location_ids = [sim.hiven.location_id]
     snapshot = _snapshot(
@@ -777,7 +811,11 @@ async def test_charging_behavior(
         snapshot, PreferencesUpdate(charging_behavior=behavior)
     )
     [entry] = _requests(sim)
-    assert entry.json == {"chargingBehavior": raw}
+    on = {"targetSoC": {"value": 80, "unit": "PERCENT"}, "readyTime": "07:00"}
+    assert entry.json == {
+        "chargingBehavior": raw,
+        **(on if behavior is not ChargingBehavior.OFF else {}),
+    }
     assert prefs.charging_behavior is behavior
     assert sim.hiven.behavior(cars[0]) == raw
 
