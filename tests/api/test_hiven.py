@@ -77,7 +77,11 @@ def client(make_client: ClientFactory) -> HivenClient:
 
 @pytest.fixture
 def cars(sim: Simulator) -> list[SimVehicle]:
-    """Three cars in known states: smart and plugged, plugged with smart off, away."""
+    """Three cars in known states: smart and plugged, plugged with smart off, away.
+
+    The simulator validates writes the strict way (behaviour, target and ready time).
+    """
+    sim.hiven.strict_preferences = True
     smart, dumb, away = list(sim.hiven.fleet)
     for vehicle in (smart, dumb, away):
         vehicle.routine = False
@@ -85,6 +89,7 @@ def cars(sim: Simulator) -> list[SimVehicle]:
         vehicle.target_soc = 80
         vehicle.minimal_soc = None
         vehicle.ready_time = "07:00"
+        vehicle.weekday_ready_times = {}
     for vehicle in (smart, dumb):
         if not vehicle.plugged_in:
             vehicle.plug_in(sim.clock.now())
@@ -493,6 +498,24 @@ async def test_garbled_item_is_an_error_on_that_vehicle(
     assert fleet.vehicles[cars[1].id].error is None
 
 
+@pytest.mark.parametrize("fields", [("id",), ("id", "type"), ("attributes", "id")])
+async def test_charger_without_an_id_is_no_problem(
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle], fields: tuple[str, ...]
+) -> None:
+    """A charger missing its id (or even its type) is skipped silently."""
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            fields=fields,
+            path="/devices$",
+            vehicle_id=sim.hiven.charger_id,
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert list(fleet.vehicles) == [car.id for car in cars]
+
+
 @pytest.mark.parametrize(
     "fault", [Fault(kind=FaultKind.AUTH), Fault(kind=FaultKind.STATUS, status=403)]
 )
@@ -562,6 +585,37 @@ async def test_device_list_shapes(
     assert error.field == field
 
 
+async def test_non_ev_garbage_is_skipped_silently(
+    odd_server: tuple[TestServer, dict[str, web.Response]],
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """Items whose type is not EV are skipped before any other check; ``ev`` is an EV."""
+    server, answers = odd_server
+    answers["/v2/hiven/devices"] = web.json_response(
+        [
+            {"type": "CHARGER"},
+            {"type": "CHARGER", "id": 5, "attributes": "garbage", "settings": []},
+            {"type": "charger", "id": None, "createdAt": 3},
+            {"type": 7, "id": "seven"},
+            {"id": "no-type"},
+            {"type": None, "id": ["x"]},
+            {"type": "ev", "id": "car"},
+        ]
+    )
+    answers["/v1/hiven/devices/car/status"] = web.json_response(
+        {"id": "car", "chargingStatus": "DISCONNECTED"}
+    )
+    client = PROVIDERS["hiven"](
+        session=client_session,
+        api_url=str(server.make_url("")),
+        api_key="k",
+        user_id="u",
+    )
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert list(fleet.vehicles) == ["car"]
+
+
 async def test_empty_and_quoted_write_answers(
     odd_server: tuple[TestServer, dict[str, web.Response]],
     client_session: aiohttp.ClientSession,
@@ -575,7 +629,10 @@ async def test_empty_and_quoted_write_answers(
         api_key="k",
         user_id="u",
     )
-    snapshot = _snapshot("car", ChargingPreferences(target_soc=80))
+    snapshot = _snapshot(
+        "car",
+        ChargingPreferences(target_soc=80, charging_behavior=ChargingBehavior.OFF),
+    )
     for answer in (web.Response(status=200), web.json_response("")):
         answers[path] = answer
         prefs = await client.async_update_preferences(
@@ -596,10 +653,10 @@ def _preference_writes(sim: Simulator) -> list[Any]:
     return sim.requests.filter(provider="hiven", method="PUT")
 
 
-async def test_update_sends_only_changed_fields(
+async def test_update_target_sends_the_strict_body(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """PUT acts as PATCH: target only, in PERCENT, on the documented path."""
+    """Target in PERCENT on the documented path, with the behaviour and ready time kept."""
     car = cars[0]
     snapshot = await _fleet_snapshot(client, car)
     sim.requests.clear()
@@ -612,7 +669,11 @@ async def test_update_sends_only_changed_fields(
     assert entry.method == "PUT"
     assert entry.path == f"{DEVICES}/{car.id}/smart-charging/ev-preferences"
     assert dict(entry.query) == {}
-    assert entry.json == {"targetSoC": {"value": 55, "unit": "PERCENT"}}
+    assert entry.json == {
+        "chargingBehavior": sim.hiven.behavior(car),
+        "targetSoC": {"value": 55, "unit": "PERCENT"},
+        "readyTime": "07:00",
+    }
     _assert_authenticated(sim, entry)
     assert prefs == replace(snapshot.preferences, target_soc=55)
     assert car.target_soc == 55
@@ -633,6 +694,8 @@ async def test_update_several_fields(
 
     [entry] = _preference_writes(sim)
     assert entry.json == {
+        "chargingBehavior": sim.hiven.behavior(car),
+        "targetSoC": {"value": 80, "unit": "PERCENT"},
         "minimalSoC": {"value": 25, "unit": "PERCENT"},
         "readyTime": "06:05",
     }
@@ -643,7 +706,10 @@ async def test_update_several_fields(
 async def test_weekday_update_sends_the_merged_map(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """The map is one top-level field: the whole merged map is sent, Monday first."""
+    """The map is one top-level field: the whole merged map is sent, Monday first.
+
+    The behaviour, target and general ready time go along (smart charging is on).
+    """
     car = cars[0]
     car.weekday_ready_times = {"SATURDAY": "10:00", "SUNDAY": "10:00"}
     snapshot = await _fleet_snapshot(client, car)
@@ -657,7 +723,15 @@ async def test_weekday_update_sends_the_merged_map(
     )
 
     [entry] = _preference_writes(sim)
-    assert list(entry.json) == ["weekDaySpecificReadyTimes"]
+    assert list(entry.json) == [
+        "chargingBehavior",
+        "targetSoC",
+        "readyTime",
+        "weekDaySpecificReadyTimes",
+    ]
+    assert entry.json["chargingBehavior"] == sim.hiven.behavior(car)
+    assert entry.json["targetSoC"] == {"value": 80, "unit": "PERCENT"}
+    assert entry.json["readyTime"] == "07:00"
     assert list(entry.json["weekDaySpecificReadyTimes"].items()) == [
         ("MONDAY", "07:15"),
         ("SATURDAY", "10:00"),
@@ -720,7 +794,11 @@ async def test_smart_charging_on_picks_the_mode(
     )
 
     [entry] = _requests(sim)
-    assert entry.json == {"chargingBehavior": expected}
+    assert entry.json == {
+        "chargingBehavior": expected,
+        "targetSoC": {"value": 80, "unit": "PERCENT"},
+        "readyTime": "07:00",
+    }
     assert prefs.smart_charging is True
     assert car.smart_charging is True
     assert sim.hiven.behavior(car) == expected
@@ -729,7 +807,12 @@ async def test_smart_charging_on_picks_the_mode(
 async def test_smart_charging_on_without_a_refresh_reads_the_locations(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """A client that never listed the car asks for its preferences first."""
+    """A client that never listed the car asks for its preferences first.
+
+    The snapshot knows no target or ready time, so none is sent (the default, lenient
+    simulator takes that body; the strict one would refuse it).
+    """
+    sim.hiven.strict_preferences = False
     car = cars[1]
     sim.hiven.info(car.id).location_ids = [sim.hiven.location_id]
     snapshot = _snapshot(
@@ -785,9 +868,227 @@ async def test_charging_behavior(
         snapshot, PreferencesUpdate(charging_behavior=behavior)
     )
     [entry] = _requests(sim)
-    assert entry.json == {"chargingBehavior": raw}
+    on = {"targetSoC": {"value": 80, "unit": "PERCENT"}, "readyTime": "07:00"}
+    assert entry.json == {
+        "chargingBehavior": raw,
+        **(on if behavior is not ChargingBehavior.OFF else {}),
+    }
     assert prefs.charging_behavior is behavior
     assert sim.hiven.behavior(cars[0]) == raw
+
+
+ON_BODY = {"targetSoC": {"value": 80, "unit": "PERCENT"}, "readyTime": "07:00"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            (
+                1,
+                PreferencesUpdate(smart_charging=True),
+                {"chargingBehavior": "SMART_CHARGE_ANYWHERE", **ON_BODY},
+            ),
+            id="on-from-off",
+        ),
+        pytest.param(
+            (
+                0,
+                PreferencesUpdate(smart_charging=False),
+                {"chargingBehavior": "SMART_CHARGE_OFF"},
+            ),
+            id="off",
+        ),
+        pytest.param(
+            (
+                1,
+                PreferencesUpdate(charging_behavior=ChargingBehavior.ANYWHERE),
+                {"chargingBehavior": "SMART_CHARGE_ANYWHERE", **ON_BODY},
+            ),
+            id="behavior",
+        ),
+        pytest.param(
+            (
+                0,
+                PreferencesUpdate(target_soc=65),
+                {
+                    "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+                    "targetSoC": {"value": 65, "unit": "PERCENT"},
+                    "readyTime": "07:00",
+                },
+            ),
+            id="target",
+        ),
+        pytest.param(
+            (
+                1,
+                PreferencesUpdate(target_soc=65),
+                {
+                    "chargingBehavior": "SMART_CHARGE_OFF",
+                    "targetSoC": {"value": 65, "unit": "PERCENT"},
+                },
+            ),
+            id="target-while-off",
+        ),
+        pytest.param(
+            (
+                0,
+                PreferencesUpdate(minimal_soc=20),
+                {
+                    "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+                    **ON_BODY,
+                    "minimalSoC": {"value": 20, "unit": "PERCENT"},
+                },
+            ),
+            id="minimal",
+        ),
+        pytest.param(
+            (
+                1,
+                PreferencesUpdate(minimal_soc=20),
+                {
+                    "chargingBehavior": "SMART_CHARGE_OFF",
+                    "minimalSoC": {"value": 20, "unit": "PERCENT"},
+                },
+            ),
+            id="minimal-while-off",
+        ),
+        pytest.param(
+            (
+                0,
+                PreferencesUpdate(ready_time=time(6, 30)),
+                {
+                    "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+                    "targetSoC": {"value": 80, "unit": "PERCENT"},
+                    "readyTime": "06:30",
+                },
+            ),
+            id="ready-time",
+        ),
+        pytest.param(
+            (
+                0,
+                PreferencesUpdate(weekday_ready_times={Weekday.FRIDAY: time(9, 15)}),
+                {
+                    "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+                    **ON_BODY,
+                    "weekDaySpecificReadyTimes": {"FRIDAY": "09:15"},
+                },
+            ),
+            id="one-weekday",
+        ),
+        pytest.param(
+            (
+                1,
+                PreferencesUpdate(weekday_ready_times={Weekday.FRIDAY: time(9, 15)}),
+                {
+                    "chargingBehavior": "SMART_CHARGE_OFF",
+                    "weekDaySpecificReadyTimes": {"FRIDAY": "09:15"},
+                },
+            ),
+            id="one-weekday-while-off",
+        ),
+    ],
+)
+async def test_strict_writes(
+    sim: Simulator,
+    client: HivenClient,
+    cars: list[SimVehicle],
+    case: tuple[int, PreferencesUpdate, dict[str, Any]],
+) -> None:
+    """Each kind of write passes the strict simulator with exactly the required body.
+
+    Cars 0 (smart, anywhere) and 1 (off) have no charging location, so on means anywhere.
+    """
+    index, update, expected = case
+    car = cars[index]
+    sim.hiven.info(car.id).location_ids = []
+    if index == 0:
+        sim.hiven.info(car.id).behavior_when_on = "SMART_CHARGE_ANYWHERE"
+    snapshot = await _fleet_snapshot(client, car)
+    sim.requests.clear()
+
+    prefs = await client.async_update_preferences(snapshot, update)
+
+    [entry] = _requests(sim)
+    assert entry.method == "PUT"
+    assert entry.json == expected
+    assert list(entry.json)[0] == "chargingBehavior"
+    assert sim.hiven.behavior(car) == expected["chargingBehavior"]
+    fleet = await client.async_get_fleet()
+    assert prefs == fleet.vehicles[car.id].preferences
+
+
+async def test_no_invented_target_or_ready_time(
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
+) -> None:
+    """A car with no readable target (KM) and no ready time gets neither in the body.
+
+    The strict simulator refuses that body (a 400 the user sees); the lenient one takes it.
+    """
+    car = cars[0]
+    info = sim.hiven.info(car.id)
+    info.target_unit, info.target_km = "KM", 250.0
+    info.location_ids = []
+    info.behavior_when_on = "SMART_CHARGE_ANYWHERE"
+    car.ready_time = None
+    snapshot = await _fleet_snapshot(client, car)
+    assert snapshot.preferences.target_soc is None
+    assert snapshot.preferences.ready_time is None
+    sim.requests.clear()
+    expected = {
+        "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+        "minimalSoC": {"value": 20, "unit": "PERCENT"},
+    }
+
+    with pytest.raises(ProviderRejectedError) as caught:
+        await client.async_update_preferences(
+            snapshot, PreferencesUpdate(minimal_soc=20)
+        )
+    assert caught.value.status == 400
+    assert _preference_writes(sim)[-1].json == expected
+    assert car.minimal_soc is None
+
+    sim.hiven.strict_preferences = False
+    prefs = await client.async_update_preferences(
+        snapshot, PreferencesUpdate(minimal_soc=20)
+    )
+    assert _preference_writes(sim)[-1].json == expected
+    assert car.minimal_soc == 20
+    assert (prefs.target_soc, prefs.ready_time, prefs.minimal_soc) == (None, None, 20)
+    assert info.target_unit == "KM", "the KM target is left alone"
+
+
+async def test_unknown_behavior_is_read_before_the_write(
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
+) -> None:
+    """With no known behaviour the preferences are read first, so the PUT can name it."""
+    car = cars[0]
+    sim.hiven.info(car.id).location_ids = []
+    sim.hiven.info(car.id).behavior_when_on = "SMART_CHARGE_ANYWHERE"
+    snapshot = _snapshot(car.id)
+
+    prefs = await client.async_update_preferences(
+        snapshot, PreferencesUpdate(target_soc=60)
+    )
+
+    read, write = _requests(sim)
+    assert (read.method, read.path) == (
+        "GET",
+        f"{DEVICES}/{car.id}/smart-charging/ev-preferences",
+    )
+    assert write.json == {
+        "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+        "targetSoC": {"value": 60, "unit": "PERCENT"},
+        "readyTime": "07:00",
+    }
+    assert prefs.charging_behavior is ChargingBehavior.ANYWHERE
+    assert (prefs.smart_charging, prefs.target_soc, prefs.ready_time) == (
+        True,
+        60,
+        time(7),
+    )
+    assert car.target_soc == 60
 
 
 async def test_at_location_without_locations_is_refused(

@@ -18,6 +18,11 @@ in with smart charging on, and lists only hours before its ``readyTime``; at-loc
 charging needs a charging location (400); unknown body properties are 400 (NestJS
 ``forbidNonWhitelisted``); PUT and DELETE answer an empty 200.
 
+Strict mode (``State.strict_preferences``, off by default) validates ``PUT …/ev-preferences``
+by the documentation's strictest reading: ``chargingBehavior`` is required, and unless it is
+``SMART_CHARGE_OFF`` so are ``targetSoC`` and a ready time (``readyTime`` or
+``weekDaySpecificReadyTimes``); a body missing one is a 400.
+
 Smart-charging sessions are plug-in episodes recorded as they are observed (on every request
 and ``State.sync()``), so a plug-in and unplug both between two observations leave no trace.
 """
@@ -179,6 +184,8 @@ class State:
         self.charger_id = stable_uuid(NAME, sim.seed, "charger")
         self.location_id = stable_uuid(NAME, sim.seed, "location")
         self.other_location_id = stable_uuid(NAME, sim.seed, "other-location")
+        self.strict_preferences = False
+        """Validate ev-preferences writes the strict way (see the module docstring)."""
         self._created = sim.clock.now() - timedelta(days=90)
         self._next_index = 0
         self._observe(sim.clock.now())
@@ -255,6 +262,7 @@ class State:
             "other_user_id": OTHER_USER_ID,
             "other_user_vehicles": [vehicle.as_dict() for vehicle in self.other_fleet],
             "charger_id": self.charger_id,
+            "strict_preferences": self.strict_preferences,
             "location_ids": {
                 self.user_id: self.location_id,
                 OTHER_USER_ID: self.other_location_id,
@@ -603,6 +611,25 @@ def _validate_preferences(body: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+def _strict_preference_errors(body: Mapping[str, Any]) -> list[str]:
+    """List what the strict reading requires beyond ``_validate_preferences``."""
+    if "chargingBehavior" not in body:
+        return ["chargingBehavior should not be empty"]
+    if body["chargingBehavior"] == BEHAVIOR_OFF:
+        return []
+    errors = []
+    if "targetSoC" not in body:
+        errors.append(
+            f"targetSoC should not be empty unless chargingBehavior is {BEHAVIOR_OFF}"
+        )
+    if "readyTime" not in body and "weekDaySpecificReadyTimes" not in body:
+        errors.append(
+            "readyTime or weekDaySpecificReadyTimes should not be empty unless "
+            f"chargingBehavior is {BEHAVIOR_OFF}"
+        )
+    return errors
+
+
 class _Api:
     """The routes under /hiven."""
 
@@ -721,6 +748,8 @@ class _Api:
         vehicle = self._ev(request)
         body = await _json_object(request)
         errors = _validate_preferences(body)
+        if not errors and state.strict_preferences:
+            errors = _strict_preference_errors(body)
         if errors:
             raise _bad_request(errors)
         info = state.vehicles[vehicle.id]

@@ -619,6 +619,93 @@ async def test_put_malformed_json(api: Api, raw: bytes) -> None:
     assert_nest_error(answer, 400)
 
 
+STRICT_TARGET = {"value": 70, "unit": "PERCENT"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"targetSoC": STRICT_TARGET}, "chargingBehavior should not be empty"),
+        ({"readyTime": "06:00"}, "chargingBehavior should not be empty"),
+        (
+            {"chargingBehavior": "SMART_CHARGE_ANYWHERE", "readyTime": "06:00"},
+            "targetSoC should not be empty",
+        ),
+        (
+            {"chargingBehavior": "SMART_CHARGE_ANYWHERE", "targetSoC": STRICT_TARGET},
+            "readyTime or weekDaySpecificReadyTimes should not be empty",
+        ),
+        (
+            {"chargingBehavior": "SMART_CHARGE_ANYWHERE"},
+            "targetSoC should not be empty",
+        ),
+    ],
+)
+async def test_strict_put_refuses_what_the_document_requires(
+    api: Api, body: dict[str, Any], message: str
+) -> None:
+    """Strict mode: behaviour always, target and a ready time unless it is OFF; 400, no change."""
+    api.state.strict_preferences = True
+    vehicle = _car(api.sim)
+    vehicle.target_soc = 80
+    before = vehicle.as_dict()["preferences"]
+    behavior = api.state.behavior(vehicle)
+    answer = await api.put_preferences(vehicle.id, body)
+    assert_nest_error(answer, 400, message)
+    assert vehicle.as_dict()["preferences"] == before
+    assert api.state.behavior(vehicle) == behavior
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"chargingBehavior": "SMART_CHARGE_OFF"},
+        {"chargingBehavior": "SMART_CHARGE_OFF", "targetSoC": STRICT_TARGET},
+        {
+            "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+            "targetSoC": STRICT_TARGET,
+            "readyTime": "06:00",
+        },
+        {
+            "chargingBehavior": "SMART_CHARGE_ANYWHERE",
+            "targetSoC": STRICT_TARGET,
+            "weekDaySpecificReadyTimes": {"MONDAY": "06:30"},
+        },
+    ],
+)
+async def test_strict_put_accepts_complete_bodies(
+    api: Api, body: dict[str, Any]
+) -> None:
+    """Strict mode: off alone, or on with target and either kind of ready time, is a 200."""
+    api.state.strict_preferences = True
+    vehicle = _car(api.sim)
+    answer = await api.put_preferences(vehicle.id, body)
+    assert (answer.status, answer.text) == (200, "")
+    assert api.state.behavior(vehicle) == body["chargingBehavior"]
+
+
+async def test_strict_mode_is_off_by_default(api: Api) -> None:
+    """By default a body with one field is a patch; /_admin/state shows the mode."""
+    assert api.state.strict_preferences is False
+    vehicle = _car(api.sim)
+    answer = await api.put_preferences(vehicle.id, {"readyTime": "06:00"})
+    assert answer.status == 200
+    api.state.strict_preferences = True
+    async with api.session.get(
+        f"{api.server.url}/_admin/state", params={"provider": "hiven"}
+    ) as response:
+        body = await response.json()
+    assert body["providers"]["hiven"]["strict_preferences"] is True
+
+
+async def test_strict_put_still_checks_field_values_first(api: Api) -> None:
+    """A malformed field is reported as before, strict or not."""
+    api.state.strict_preferences = True
+    vehicle = _car(api.sim)
+    answer = await api.put_preferences(vehicle.id, {"readyTime": "25:00"})
+    assert_nest_error(answer, 400, "readyTime must be a valid time")
+
+
 async def test_at_location_needs_a_location(api: Api) -> None:
     """SMART_CHARGE_AT_LOCATION without charging locations is refused."""
     vehicle = _car(api.sim)

@@ -180,15 +180,14 @@ class HivenClient(Provider):
         ]
 
     def _parse_vehicle(self, item: Payload) -> VehicleSnapshot | None:
-        item.req_str("id")
-        if item.req_str("type").upper() != EV_DEVICE_TYPE:
+        """Parse EVs only: any other device is skipped before anything else is read."""
+        if not _is_ev(item.data):
             return None
         return self._parse_device(item)
 
     def _unreadable_item_id(self, item: Any) -> str | None:
-        """Only an EV whose id and type can be read is a vehicle at all."""
-        kind = item.get("type") if isinstance(item, dict) else None
-        if not isinstance(kind, str) or kind.upper() != EV_DEVICE_TYPE:
+        """Only an EV is a vehicle at all: other devices never name an unreadable one."""
+        if not _is_ev(item):
             return None
         return super()._unreadable_item_id(item)
 
@@ -310,36 +309,63 @@ class HivenClient(Provider):
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
     ) -> ChargingPreferences:
-        """PUT ev-preferences with only the changed top-level fields (it acts as PATCH)."""
+        """PUT ev-preferences by the document's strictest reading.
+
+        The PUT acts as PATCH, yet ``targetSoC`` and ``readyTime`` are optional only when the
+        behaviour is ``SMART_CHARGE_OFF``. So every body names ``chargingBehavior`` (read
+        first when unknown), and unless the result is off it repeats the car's target and
+        ready time(s) merged with the change. A field the car does not have is never invented.
+        """
         vehicle_id = snapshot.vehicle.id
         current = snapshot.preferences
+        if update.charging_behavior is None and current.charging_behavior is None:
+            fetched = await self.async_get_preferences(vehicle_id)
+            current = replace(fetched, boost=current.boost)
         behavior = await self._async_wanted_behavior(vehicle_id, current, update)
-        body: dict[str, Any] = {}
         new = current
         if behavior is not None:
-            body["chargingBehavior"] = BEHAVIOR_NAMES[behavior]
             new = replace(
                 new,
                 charging_behavior=behavior,
                 smart_charging=behavior != ChargingBehavior.OFF,
             )
         if update.target_soc is not None:
-            body["targetSoC"] = {"value": update.target_soc, "unit": PERCENT_UNIT}
             new = replace(new, target_soc=update.target_soc)
         if update.minimal_soc is not None:
-            body["minimalSoC"] = {"value": update.minimal_soc, "unit": PERCENT_UNIT}
             new = replace(new, minimal_soc=update.minimal_soc)
         if update.ready_time is not None:
-            body["readyTime"] = format_hhmm(update.ready_time)
             new = replace(new, ready_time=update.ready_time)
         if update.weekday_ready_times:
-            merged = {**current.weekday_ready_times, **update.weekday_ready_times}
-            body["weekDaySpecificReadyTimes"] = {
-                day.name: format_hhmm(merged[day]) for day in Weekday if day in merged
-            }
-            new = replace(new, weekday_ready_times=merged)
-        if not body:
+            new = replace(
+                new,
+                weekday_ready_times={
+                    **current.weekday_ready_times,
+                    **update.weekday_ready_times,
+                },
+            )
+        if behavior is None and not (
+            update.target_soc is not None
+            or update.minimal_soc is not None
+            or update.ready_time is not None
+            or update.weekday_ready_times
+        ):
             return current
+        off = new.charging_behavior is ChargingBehavior.OFF
+        body: dict[str, Any] = {}
+        if new.charging_behavior is not None:
+            body["chargingBehavior"] = BEHAVIOR_NAMES[new.charging_behavior]
+        if new.target_soc is not None and (update.target_soc is not None or not off):
+            body["targetSoC"] = {"value": new.target_soc, "unit": PERCENT_UNIT}
+        if update.minimal_soc is not None:
+            body["minimalSoC"] = {"value": update.minimal_soc, "unit": PERCENT_UNIT}
+        if new.ready_time is not None and (update.ready_time is not None or not off):
+            body["readyTime"] = format_hhmm(new.ready_time)
+        if new.weekday_ready_times and (update.weekday_ready_times or not off):
+            body["weekDaySpecificReadyTimes"] = {
+                day.name: format_hhmm(new.weekday_ready_times[day])
+                for day in Weekday
+                if day in new.weekday_ready_times
+            }
         await self._request(
             "PUT",
             self._v2(f"/devices/{vehicle_id}/smart-charging/ev-preferences"),
@@ -380,6 +406,12 @@ class HivenClient(Provider):
         if self._location_ids.get(vehicle_id):
             return ChargingBehavior.AT_LOCATION
         return ChargingBehavior.ANYWHERE
+
+
+def _is_ev(item: Any) -> bool:
+    """Tell whether a device-list item is a vehicle: ``type`` is ``EV`` (any case)."""
+    kind = item.get("type") if isinstance(item, dict) else None
+    return isinstance(kind, str) and kind.upper() == EV_DEVICE_TYPE
 
 
 def _location_ids(data: Payload) -> tuple[str, ...]:
