@@ -26,6 +26,7 @@ from .api import (
     InvalidUserIdError,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     is_secure_url,
 )
@@ -87,6 +88,8 @@ async def _async_validate(
         return None, {"base": "unknown"}
     except ProviderAuthError:
         error = "invalid_auth"
+    except ProviderForbiddenError:
+        error = "not_permitted"
     except (ProviderConnectionError, ProviderRateLimitError):
         error = "cannot_connect"
     except ChargeBridgeError as err:

@@ -25,6 +25,7 @@ from .api import (
     PreferencesUpdate,
     Provider,
     ProviderAuthError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
 )
 from .compat import update_failed
@@ -155,7 +156,12 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                 pause = self.pacer.throttled_by(now, pause, err.retry_after)
                 retry_after = pause.total_seconds()
             self.update_interval = pause
-            self.issues.sync(None, quota_exhausted=self.quota_exhausted)
+            # A refused permission (403) is no reauth: a repair says what is refused.
+            self.issues.sync(
+                None,
+                quota_exhausted=self.quota_exhausted,
+                forbidden=err if isinstance(err, ProviderForbiddenError) else None,
+            )
             raise update_failed(
                 retry_after=retry_after, **error_translation(err)
             ) from err

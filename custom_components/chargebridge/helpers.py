@@ -17,6 +17,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import (
     ChargeBridgeError,
+    CommandNotDeliveredError,
     ConflictingUpdateError,
     DepartureBeforeArrivalError,
     InvalidDatetimeError,
@@ -30,6 +31,7 @@ from .api import (
     OutOfRangeError,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -41,7 +43,9 @@ from .providers import provider_title
 
 _ERROR_KEYS: tuple[tuple[type[ChargeBridgeError], str], ...] = (
     (ProviderAuthError, "auth_failed"),
+    (ProviderForbiddenError, "not_permitted"),
     (ProviderRateLimitError, "rate_limited"),
+    (CommandNotDeliveredError, "command_not_delivered"),
     (ProviderConnectionError, "cannot_connect"),
     (ProviderResponseError, "invalid_response"),
     (ProviderRejectedError, "rejected"),
@@ -135,7 +139,8 @@ async def provider_errors(
     """Turn client errors in a user's command into translated Home Assistant errors.
 
     Invalid input becomes a ServiceValidationError, any other client error a
-    HomeAssistantError; refused credentials also start reauth.
+    HomeAssistantError; refused credentials also start reauth. A refused permission
+    (403, ``not_permitted``) does not: signing in again would not grant it.
     """
     try:
         yield

@@ -1,7 +1,8 @@
 """Repair issues: what the user must act on, raised from each refresh and removed when solved.
 
 Which issues an account has is a pure function of its fleet (the provider's notices and
-broken car links) and of whether its request quota is exhausted; ``IssueTracker`` makes
+broken car links), of whether its request quota is exhausted and of whether the provider
+refused a permission (403) since the last good refresh; ``IssueTracker`` makes
 Home Assistant's issue registry match that, and removes everything when the entry unloads.
 Issues are not persistent: after a restart the first refresh raises them again.
 """
@@ -15,11 +16,12 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .api import Fleet, ProviderNotice
+from .api import Fleet, ProviderForbiddenError, ProviderNotice
 from .api.base import CAR_DISABLED, CAR_LINK_BROKEN
 from .const import DOMAIN, LOGGER
 
 RATE_LIMIT_EXHAUSTED = "rate_limit_exhausted"
+PERMISSION_DENIED = "permission_denied"
 GENERIC_NOTICE = "provider_notice"
 """Translation of a notice code we do not know (the provider's own text is shown)."""
 
@@ -124,6 +126,21 @@ def quota_issue(*, provider: str, entry_id: str) -> RepairIssue:
     )
 
 
+def permission_issue(
+    err: ProviderForbiddenError, *, provider: str, account: str, entry_id: str
+) -> RepairIssue:
+    """Return the issue for a refused permission (one per entry), naming what is refused."""
+    return RepairIssue(
+        issue_id=f"{PERMISSION_DENIED}_{entry_id}",
+        translation_key=PERMISSION_DENIED,
+        placeholders={
+            "provider": provider,
+            "account": account,
+            "detail": err.detail or err.message,
+        },
+    )
+
+
 class IssueTracker:
     """Keeps one entry's repair issues in Home Assistant's registry equal to a wanted set."""
 
@@ -160,7 +177,11 @@ class IssueTracker:
 
 
 class AccountIssues:
-    """One entry's repair issues: its fleet's (as of the last good refresh) and its quota's."""
+    """One entry's repair issues: its fleet's, its quota's and a refused permission's.
+
+    The fleet's are those of the last good refresh; a refused permission (403) lasts
+    until the next good refresh.
+    """
 
     def __init__(self, hass: HomeAssistant, entry: ConfigEntry, provider: str) -> None:
         """Start with no issues raised."""
@@ -168,18 +189,38 @@ class AccountIssues:
         self._entry = entry
         self._provider = provider
         self._fleet: dict[str, RepairIssue] = {}
+        self._permission: RepairIssue | None = None
 
-    def sync(self, fleet: Fleet | None, *, quota_exhausted: bool) -> None:
-        """Raise what the fleet (None: the last good one) and the quota call for."""
+    def sync(
+        self,
+        fleet: Fleet | None,
+        *,
+        quota_exhausted: bool,
+        forbidden: ProviderForbiddenError | None = None,
+    ) -> None:
+        """Raise what the fleet (None: the last good one), the quota and a 403 call for.
+
+        A refused permission (``forbidden``) stays raised until a good refresh (a fleet).
+        """
         entry_id = self._entry.entry_id
         if fleet is not None:
+            self._permission = None
             self._fleet = fleet_issues(
                 fleet,
                 provider=self._provider,
                 account=self._entry.title,
                 entry_id=entry_id,
             )
+        if forbidden is not None:
+            self._permission = permission_issue(
+                forbidden,
+                provider=self._provider,
+                account=self._entry.title,
+                entry_id=entry_id,
+            )
         wanted = dict(self._fleet)
+        if self._permission is not None:
+            wanted[self._permission.issue_id] = self._permission
         if quota_exhausted:
             issue = quota_issue(provider=self._provider, entry_id=entry_id)
             wanted[issue.issue_id] = issue

@@ -23,6 +23,7 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -163,6 +164,16 @@ def test_origin_keeps_scheme_host_and_port() -> None:
     [
         ("30", 30.0),
         (" 5 ", 5.0),
+        ("42.5", 42.5),
+        ("1000.0", 1000.0),
+        (".5", 0.5),
+        ("-5", None),
+        ("1e3", None),
+        ("nan", None),
+        ("inf", None),
+        ("4.2.5", None),
+        (".", None),
+        ("٣", None),
         ("Mon, 02 Nov 2026 06:01:00 GMT", 60.0),
         ("Mon, 02 Nov 2026 05:00:00 GMT", 0.0),
         ("soon", None),
@@ -171,7 +182,7 @@ def test_origin_keeps_scheme_host_and_port() -> None:
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    """Retry-After is read as seconds or as an HTTP date."""
+    """Retry-After is read as seconds (a number, decimals too) or as an HTTP date."""
     assert parse_retry_after(value, NOW) == expected
 
 
@@ -392,6 +403,52 @@ async def test_status_mapping(
         await _client(session, url)._request("GET", f"{url}/api")
     if isinstance(err.value, ProviderRateLimitError):
         assert err.value.retry_after == 12.0
+
+
+@pytest.mark.parametrize(
+    ("limit", "remaining", "expected"),
+    [
+        ("1000.0", "12.0", (1000, 12)),
+        ("1000", "12.5", (1000, 12)),
+        ("-1", "nan", (None, None)),
+        ("inf", "lots", (None, None)),
+        ("", "3", (None, 3)),
+    ],
+)
+async def test_decimal_rate_limit_headers(
+    server: tuple[_Server, str],
+    session: ClientSession,
+    limit: str,
+    remaining: str,
+    expected: tuple[int | None, int | None],
+) -> None:
+    """X-RateLimit-* are typed number: decimals read as whole counts, garbage ignored."""
+    state, url = server
+    state.api = lambda request: web.Response(
+        status=204,
+        headers={"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": remaining},
+    )
+    client = _client(session, url)
+    await client._request("GET", f"{url}/api")
+    assert client.rate_limit is not None
+    assert (client.rate_limit.limit, client.rate_limit.remaining) == expected
+
+
+async def test_403_is_forbidden_not_auth_and_not_retried(
+    server: tuple[_Server, str], session: ClientSession
+) -> None:
+    """403 refuses a permission: ProviderForbiddenError, sent once, the token kept."""
+    state, url = server
+    state.api = lambda request: web.json_response(
+        {"detail": "missing scope vehicle:write"}, status=403
+    )
+    client = _client(session, url)
+    with pytest.raises(ProviderForbiddenError, match="missing scope") as raised:
+        await client._request("GET", f"{url}/api")
+    assert not isinstance(raised.value, ProviderAuthError)
+    assert raised.value.detail == "missing scope vehicle:write"
+    assert len(state.seen) == 1
+    assert client._access_token is not None
 
 
 async def test_rate_limit_headers_are_recorded(

@@ -34,6 +34,7 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -429,6 +430,50 @@ async def test_persistent_401(
         assert kinds(sim, profile) == ["token", "fleet", "token", "fleet"]
     else:
         assert kinds(sim, profile) == ["fleet"]
+
+
+async def test_403_is_a_refused_permission(
+    profile: ProviderProfile, sim: Simulator, client: Provider
+) -> None:
+    """403 on the fleet: ProviderForbiddenError with the provider's detail, not retried.
+
+    A permission (a missing scope) is not an expired token: the token is not renewed.
+    """
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS,
+            status=403,
+            detail="missing scope vehicle:read",
+            provider=profile.name,
+            path=profile.fleet_path,
+        )
+    )
+    with pytest.raises(ProviderForbiddenError, match="403") as err:
+        await client.async_get_fleet()
+    assert not isinstance(err.value, ProviderAuthError)
+    assert err.value.detail == "missing scope vehicle:read"
+    if profile.uses_access_token:
+        assert kinds(sim, profile) == ["token", "fleet"]
+    else:
+        assert kinds(sim, profile) == ["fleet"]
+
+
+async def test_403_from_the_token_endpoint_refuses_the_credentials(
+    profile: ProviderProfile, sim: Simulator, client: Provider
+) -> None:
+    """At the token endpoint a 403 still means the credentials are refused (reauth)."""
+    needs_token(profile)
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS,
+            status=403,
+            provider=profile.name,
+            path=profile.token_pattern,
+        )
+    )
+    with pytest.raises(ProviderAuthError):
+        await client.async_get_fleet()
+    assert kinds(sim, profile) == ["token"]
 
 
 async def test_revoked_credentials(

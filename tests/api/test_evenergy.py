@@ -29,6 +29,7 @@ from custom_components.chargebridge.api import (
     OutOfRangeError,
     PreferencesUpdate,
     ProviderAuthError,
+    ProviderForbiddenError,
     ProviderNotice,
     ProviderRateLimitError,
     ProviderRejectedError,
@@ -213,13 +214,16 @@ async def test_validate_wrong_secret(
 async def test_validate_someone_elses_user(
     sim: Simulator, make_client: ClientFactory
 ) -> None:
-    """A user this client may not act for is an auth error (403 after one renewal)."""
+    """A user this client may not act for is a refused permission, not bad credentials.
+
+    403 is not retried with a new token: a permission is not an expired token.
+    """
     client = make_client(user_id="user" + "Z" * 26)
-    with pytest.raises(ProviderAuthError, match="403"):
+    with pytest.raises(ProviderForbiddenError, match="403") as caught:
         await client.async_validate()
+    assert not isinstance(caught.value, ProviderAuthError)
+    assert caught.value.detail == "You do not have permission to act as this user."
     assert [(r.method, r.path) for r in sim.requests.for_provider("evenergy")] == [
-        ("POST", "/o/token/"),
-        ("GET", f"{PATH}/users/user{'Z' * 26}"),
         ("POST", "/o/token/"),
         ("GET", f"{PATH}/users/user{'Z' * 26}"),
     ]

@@ -27,6 +27,7 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRejectedError,
     ProviderResponseError,
     UnsupportedFeatureError,
@@ -516,19 +517,27 @@ async def test_charger_without_an_id_is_no_problem(
     assert list(fleet.vehicles) == [car.id for car in cars]
 
 
-@pytest.mark.parametrize(
-    "fault", [Fault(kind=FaultKind.AUTH), Fault(kind=FaultKind.STATUS, status=403)]
-)
 async def test_device_list_refused_is_an_auth_error(
-    sim: Simulator, client: HivenClient, cars: list[SimVehicle], fault: Fault
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
 ) -> None:
-    """401 and 403 on the device list: the key is refused, with no token to renew.
+    """401 on the device list: the key is refused, with no token to renew.
 
     The other failures of the list: test_contract.py::test_fleet_list_errors.
     """
-    sim.faults.add(replace(fault, path="/devices$"))
+    sim.faults.add(Fault(kind=FaultKind.AUTH, path="/devices$"))
     with pytest.raises(ProviderAuthError):
         await client.async_get_fleet()
+    assert len(_requests(sim)) == 1
+
+
+async def test_device_list_forbidden_is_not_an_auth_error(
+    sim: Simulator, client: HivenClient, cars: list[SimVehicle]
+) -> None:
+    """403 on the device list: a permission is refused, not the key (no reauth)."""
+    sim.faults.add(Fault(kind=FaultKind.STATUS, status=403, path="/devices$"))
+    with pytest.raises(ProviderForbiddenError) as caught:
+        await client.async_get_fleet()
+    assert not isinstance(caught.value, ProviderAuthError)
     assert len(_requests(sim)) == 1
 
 

@@ -129,6 +129,25 @@ async def test_provider_errors_then_recover(
     await assert_creates_entry(hass, flow_id, provider_config)
 
 
+@pytest.mark.parametrize("provider", ["evenergy", "hiven"])
+async def test_refused_permission_is_not_invalid_auth(
+    hass: HomeAssistant, sim: Simulator, provider_config: dict[str, Any]
+) -> None:
+    """A 403 reading the account: the credentials work but lack a permission."""
+    provider = provider_config["provider"]
+    flow_id = await start_provider_step(hass, provider)
+    fault = sim.faults.add(
+        Fault(kind=FaultKind.STATUS, status=403, provider=provider, method="GET")
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(provider_config)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "not_permitted"}
+    sim.faults.remove(fault)
+    await assert_creates_entry(hass, flow_id, provider_config)
+
+
 async def test_wrong_secret_then_recover(
     hass: HomeAssistant, provider: str, provider_config: dict[str, Any]
 ) -> None:

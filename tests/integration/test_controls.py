@@ -247,5 +247,8 @@ async def test_failed_write_keeps_state(
             blocking=True,
         )
     assert raised.value.translation_domain == DOMAIN
-    assert raised.value.translation_key == "cannot_connect"
+    # ev.energy's 503 on a command: it could not be delivered to the car.
+    assert raised.value.translation_key == (
+        "command_not_delivered" if control.provider == "evenergy" else "cannot_connect"
+    )
     assert hass.states.get(entity_id).state == before

@@ -797,6 +797,8 @@ def expected_write_error(provider: str, fault: WriteFault) -> str | None:
     """Return the error a user sees for a write during ``fault``, None if it works."""
     if fault.kind is FaultKind.AUTH and provider == "hiven":
         return "auth_failed"  # no token to renew: Hiven refused the API key
+    if fault.kind is FaultKind.STATUS and provider == "evenergy":
+        return "command_not_delivered"  # 503 on a command: not delivered to the car
     if fault.kind is FaultKind.MALFORMED and provider == "hiven":
         return None  # Hiven answers the PUT with an empty 200: nothing to garble
     return fault.error

@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.chargebridge.api import (
     Capabilities,
     Fleet,
+    ProviderForbiddenError,
     ProviderNotice,
     Vehicle,
     VehicleSnapshot,
@@ -23,9 +24,11 @@ from custom_components.chargebridge.const import DOMAIN
 from custom_components.chargebridge.issues import (
     GENERIC_NOTICE,
     KNOWN_NOTICES,
+    PERMISSION_DENIED,
     RATE_LIMIT_EXHAUSTED,
     fleet_issues,
     notice_issue,
+    permission_issue,
     quota_issue,
 )
 from tests.simulator import Fault, FaultKind, Simulator
@@ -101,6 +104,12 @@ def test_every_issue_has_a_text_with_its_placeholders(language: str) -> None:
             vehicle_names=vehicles,
         ),
         RATE_LIMIT_EXHAUSTED: quota_issue(provider="ev.energy", entry_id="entry"),
+        PERMISSION_DENIED: permission_issue(
+            ProviderForbiddenError("evenergy", "Missing scope vehicle:write"),
+            provider="ev.energy",
+            account="ev.energy",
+            entry_id="entry",
+        ),
     }
     assert texts.keys() == given.keys()
     for key, raised in given.items():

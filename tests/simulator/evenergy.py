@@ -313,6 +313,9 @@ class State:
         self.token_lifetime = TOKEN_LIFETIME
         self.rate_limit = DEFAULT_RATE_LIMIT
         self.rate_window = RATE_WINDOW
+        self.decimal_headers = False
+        """Send X-RateLimit-* and Retry-After as decimals (``1000.0``): the spec types
+        them ``number``."""
         self._hits: deque[datetime] = deque()
         self.rate_limited = 0
         """How many requests were refused with 429 by the budget."""
@@ -514,9 +517,14 @@ class State:
         self._prune(now)
         return {
             "EvEnergy-Version": API_VERSION,
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Remaining": str(max(0, self.rate_limit - len(self._hits))),
+            "X-RateLimit-Limit": self._number(self.rate_limit),
+            "X-RateLimit-Remaining": self._number(
+                max(0, self.rate_limit - len(self._hits))
+            ),
         }
+
+    def _number(self, value: int) -> str:
+        return f"{float(value)}" if self.decimal_headers else str(value)
 
     def spend(self, now: datetime) -> None:
         """Count one request, or raise the 429 problem when the budget is used up."""
@@ -528,7 +536,7 @@ class State:
             raise ApiError(
                 429,
                 f"Request was rate limited. Try again in {wait} seconds",
-                headers={"Retry-After": str(wait)},
+                headers={"Retry-After": self._number(wait)},
             )
         self._hits.append(now)
 

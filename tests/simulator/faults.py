@@ -44,7 +44,8 @@ class FaultKind(StrEnum):
     TIMEOUT = "timeout"
     """Never answer; the handler waits until the client gives up or the server stops."""
     STATUS = "status"
-    """Answer `status` (default 503) in the provider's error shape."""
+    """Answer `status` (default 503) in the provider's error shape, saying `detail` when
+    given (e.g. status=403 with the provider's missing-scope text)."""
     HTML = "html"
     """Answer `status` (default 502) with an HTML error page, as a proxy would."""
     TRUNCATED = "truncated"
@@ -109,6 +110,8 @@ class Fault:
     """None: the kind's default (STATUS 503, HTML 502, RATE_LIMIT 429, AUTH 401)."""
     delay: float = 0.0
     retry_after: str | None = None
+    detail: str | None = None
+    """The error body's explanation (STATUS and AUTH); None: a generic one."""
     fields: tuple[str, ...] = ()
     times: int | None = None
     """Remaining uses; None = until removed. Removed automatically when used up."""
@@ -178,7 +181,7 @@ class Fault:
             raise TypeError("a fault must be a JSON object")
         allowed = {
             "kind", "provider", "path", "method", "vehicle_id", "status", "delay",
-            "retry_after", "fields", "times", "start", "end",
+            "retry_after", "detail", "fields", "times", "start", "end",
         }  # fmt: skip
         unknown = set(data) - allowed
         if unknown:
@@ -186,7 +189,9 @@ class Fault:
         if "kind" not in data:
             raise ValueError("kind is required")
         kind = str(data["kind"]).lower()
-        for key in ("provider", "path", "method", "vehicle_id", "retry_after"):
+        for key in (
+            "provider", "path", "method", "vehicle_id", "retry_after", "detail",
+        ):  # fmt: skip
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise TypeError(f"{key} must be a string")
         status, times, delay = (
@@ -213,6 +218,7 @@ class Fault:
             status=status,
             delay=float(delay),
             retry_after=data.get("retry_after"),
+            detail=data.get("detail"),
             fields=tuple(fields),
             times=times,
             start=_parse_time(data.get("start"), "start"),
@@ -231,6 +237,7 @@ class Fault:
             "status": self.status,
             "delay": self.delay,
             "retry_after": self.retry_after,
+            "detail": self.detail,
             "fields": list(self.fields),
             "times": self.times,
             "start": self.start.isoformat() if self.start else None,
@@ -461,10 +468,13 @@ class FaultInjector:
             response.headers["Retry-After"] = fault.retry_after or DEFAULT_RETRY_AFTER
         elif fault.kind is FaultKind.AUTH:
             response = error_body(
-                status, "The credentials are invalid, expired or revoked"
+                status,
+                fault.detail or "The credentials are invalid, expired or revoked",
             )
         else:
-            response = error_body(status, f"Injected failure: {_reason(status)}")
+            response = error_body(
+                status, fault.detail or f"Injected failure: {_reason(status)}"
+            )
         if fault.retry_after is not None and fault.kind is not FaultKind.RATE_LIMIT:
             response.headers["Retry-After"] = fault.retry_after
         return response

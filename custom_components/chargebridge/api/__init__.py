@@ -6,6 +6,7 @@ Import provider classes from ``registry``; this package exports the shared model
 from .base import ConfigField, Provider, is_secure_url
 from .errors import (
     ChargeBridgeError,
+    CommandNotDeliveredError,
     ConflictingUpdateError,
     DepartureBeforeArrivalError,
     InvalidDatetimeError,
@@ -19,6 +20,7 @@ from .errors import (
     OutOfRangeError,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -56,6 +58,7 @@ __all__ = [
     "ChargingPreferences",
     "ChargingSlot",
     "ChargingStatus",
+    "CommandNotDeliveredError",
     "ConfigField",
     "ConflictingUpdateError",
     "DepartureBeforeArrivalError",
@@ -76,6 +79,7 @@ __all__ = [
     "Provider",
     "ProviderAuthError",
     "ProviderConnectionError",
+    "ProviderForbiddenError",
     "ProviderMessage",
     "ProviderNotice",
     "ProviderRateLimitError",

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 import ipaddress
 import json as jsonlib
 import logging
+import math
 from typing import Any, ClassVar, Self, cast
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ from .errors import (
     InvalidUrlError,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -135,8 +137,9 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = header_number(value)
+    if seconds is not None:
+        return seconds
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -144,6 +147,30 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def header_number(value: str | None) -> float | None:
+    """Read a header typed ``number`` (``42``, ``42.5``, ``1000.0``).
+
+    None when absent, garbage, negative or not finite. Only plain decimal notation counts
+    (no sign, exponent, "nan" or "inf"), so an HTTP date is never taken for a number.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    whole, dot, fraction = value.partition(".")
+    if not (whole or fraction) or not (whole + fraction).isdigit():
+        return None
+    if not (whole.isascii() and fraction.isascii()):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def header_count(value: str | None) -> int | None:
+    """Read a count header (``12`` or ``12.0``) as a whole number; None when unreadable."""
+    number = header_number(value)
+    return None if number is None else int(number)
 
 
 def json_loads(body: bytes) -> Any:
@@ -496,7 +523,8 @@ class Provider(ABC):
         """Send one request and map every failure into the shared error tree.
 
         With an access token, a 401 drops the token and retries once before the
-        credentials are declared bad.
+        credentials are declared bad. A 403 is never retried and keeps the token: it
+        refuses a permission (a missing scope), which a fresh token would not grant.
         """
         self._require_secure(url)
         retries = 1 if authenticated and self.uses_access_token else 0
@@ -510,7 +538,7 @@ class Provider(ABC):
                 method, url, params=params, json=json, data=data, headers=send_headers
             )
             self._note_rate_limit(response_headers)
-            if status in (401, 403) and authenticated and self.uses_access_token:
+            if status == 401 and authenticated and self.uses_access_token:
                 if self._access_token == token_sent:
                     # Concurrent requests may have renewed it already: keep that one.
                     self._forget_token()
@@ -561,8 +589,7 @@ class Provider(ABC):
         if limit is None and remaining is None:
             return
         self.rate_limit = RateLimit(
-            limit=int(limit) if limit and limit.isdigit() else None,
-            remaining=int(remaining) if remaining and remaining.isdigit() else None,
+            limit=header_count(limit), remaining=header_count(remaining)
         )
 
     def _decode(
@@ -572,18 +599,22 @@ class Provider(ABC):
         if 200 <= status < 300:
             return Response(status, headers, self._json(body, status, strict=True))
         detail = self._redact(problem_detail(self._json(body, status, strict=False)))
-        if status in (401, 403):
+        if status == 401:
             raise ProviderAuthError(
                 self.name,
                 f"credentials refused ({status})" + (f": {detail}" if detail else ""),
             )
+        if status == 403:
+            raise ProviderForbiddenError(self.name, detail)
         if status == 429:
             retry_after = parse_retry_after(headers.get("Retry-After"), self.clock())
             raise ProviderRateLimitError(
                 self.name, "too many requests", retry_after=retry_after
             )
         if status >= 500:
-            raise ProviderConnectionError(self.name, f"server error {status}")
+            raise ProviderConnectionError(
+                self.name, f"server error {status}", status=status
+            )
         raise ProviderRejectedError(self.name, status, detail)
 
     def _redact(self, text: str | None) -> str | None:
@@ -617,8 +648,8 @@ class Provider(ABC):
     ) -> list[R | ChargeBridgeError]:
         """Run one call per vehicle, at most PER_VEHICLE_CONCURRENCY at a time.
 
-        A vehicle's own failure is returned in its place so the others carry on; auth and
-        rate-limit errors concern the whole account and are raised. A few workers take
+        A vehicle's own failure is returned in its place so the others carry on; auth,
+        permission (403) and rate-limit errors concern the whole account and are raised. A few workers take
         the vehicles in turn (not a task per vehicle): a fleet of a thousand costs eight
         tasks.
         """
@@ -630,7 +661,11 @@ class Provider(ABC):
             for index, item in queue:
                 try:
                     results[index] = await call(item)
-                except (ProviderAuthError, ProviderRateLimitError):
+                except (
+                    ProviderAuthError,
+                    ProviderForbiddenError,
+                    ProviderRateLimitError,
+                ):
                     raise
                 except ChargeBridgeError as err:
                     results[index] = err

@@ -32,6 +32,7 @@ from .errors import (
     NothingToChangeError,
     OutOfRangeError,
     ProviderAuthError,
+    ProviderForbiddenError,
     ProviderRejectedError,
     ProviderResponseError,
     UnsupportedError,
@@ -234,7 +235,8 @@ class ChargEyeClient(Provider):
                 headers={"Authorization": f"Bearer {self.refresh_token}"},
                 authenticated=False,
             )
-        except ProviderAuthError:
+        except (ProviderAuthError, ProviderForbiddenError):
+            # At the token endpoint a 403 too means the refresh token is refused.
             raise ProviderAuthError(
                 self.name, "refresh token refused (revoked or invalid)"
             ) from None

@@ -1,8 +1,8 @@
 """One exception tree shared by every provider client.
 
 The integration maps these classes, never vendor status codes, onto Home Assistant's
-behaviour: auth errors start reauth, connection errors make entities unavailable, response
-errors are logged naming the provider and field, invalid input is shown to the user.
+behaviour: auth errors start reauth, a refused permission (403) is reported without reauth,
+connection errors make entities unavailable, response errors are logged naming the provider and field, invalid input is shown to the user.
 Messages never contain secrets: they are built from status codes, field names and the
 provider's own problem ``detail``, never from request headers or bodies.
 """
@@ -21,15 +21,42 @@ class ChargeBridgeError(Exception):
 
 
 class ProviderConnectionError(ChargeBridgeError):
-    """The provider could not be reached, or answered with a server error (5xx)."""
+    """The provider could not be reached, or answered with a server error (5xx).
+
+    ``status`` is the server error's HTTP status; None when no answer came.
+    """
+
+    def __init__(self, provider: str, message: str, status: int | None = None) -> None:
+        """Keep the server error's status."""
+        super().__init__(provider, message)
+        self.status = status
 
 
 class ProviderTimeoutError(ProviderConnectionError):
     """The provider did not answer in time."""
 
 
+class CommandNotDeliveredError(ProviderConnectionError):
+    """The provider could not pass a command on to the car (ev.energy: 503 on a write)."""
+
+
 class ProviderAuthError(ChargeBridgeError):
-    """The credentials were refused (401/403, or a token could not be obtained)."""
+    """The credentials were refused (401, or a token could not be obtained)."""
+
+
+class ProviderForbiddenError(ChargeBridgeError):
+    """The credentials are valid but lack a permission (403, e.g. a missing scope).
+
+    Not an auth error: signing in again would not help. ``detail`` is the provider's own
+    explanation of what is not permitted, when it gave one (secrets redacted).
+    """
+
+    def __init__(self, provider: str, detail: str | None) -> None:
+        """Keep the provider's explanation."""
+        super().__init__(
+            provider, "not permitted (403)" + (f": {detail}" if detail else "")
+        )
+        self.detail = detail
 
 
 class ProviderRateLimitError(ChargeBridgeError):

@@ -22,8 +22,11 @@ from multidict import MultiDict
 
 from .base import MAX_PAGES, ConfigField, Provider, Response, origin
 from .errors import (
+    CommandNotDeliveredError,
     InvalidUserIdError,
     ProviderAuthError,
+    ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderRejectedError,
     ProviderResponseError,
 )
@@ -378,11 +381,12 @@ class EvEnergyClient(Provider):
                 headers=headers,
                 authenticated=False,
             )
-        except ProviderRejectedError as err:
+        except (ProviderRejectedError, ProviderForbiddenError) as err:
+            # At the token endpoint a 403 too means the credentials are refused.
+            status = err.status if isinstance(err, ProviderRejectedError) else 403
             raise ProviderAuthError(
                 self.name,
-                f"token refused ({err.status})"
-                + (f": {err.detail}" if err.detail else ""),
+                f"token refused ({status})" + (f": {err.detail}" if err.detail else ""),
             ) from None
         return parse_token(self.name, response.data, self.clock())
 
@@ -468,7 +472,7 @@ class EvEnergyClient(Provider):
             body["smart_charging_enabled"] = update.smart_charging
         if update.target_soc is not None:
             body["maximum_charge_limit_percentage"] = update.target_soc
-        response = await self._request(
+        response = await self._async_command(
             "PATCH", self._url("vehicles", snapshot.vehicle.id), json=body
         )
         return parse_preferences(Payload(self.name, response.data, "vehicle"))
@@ -486,10 +490,28 @@ class EvEnergyClient(Provider):
                 self.name, 409, "no charging session in progress (not plugged in)"
             )
         action = BOOST_START if enabled else BOOST_END
-        response = await self._request(
+        response = await self._async_command(
             "POST", self._url("charging_sessions", session_id, action)
         )
         Payload(self.name, response.data, "charging_session").req_str("id")
+
+    async def _async_command(
+        self, method: str, url: str, *, json: Any = None
+    ) -> Response:
+        """Send a write; a 503 means ev.energy could not pass the command on to the car.
+
+        Reads keep the shared mapping (a 503 there is the API being unavailable).
+        """
+        try:
+            return await self._request(method, url, json=json)
+        except ProviderConnectionError as err:
+            if err.status == 503:
+                raise CommandNotDeliveredError(
+                    self.name,
+                    "could not deliver the command to the car (503)",
+                    status=503,
+                ) from err
+            raise
 
     async def _async_open_session_id(self, vehicle_id: str) -> str | None:
         """Find the vehicle's open session: its newest one in the newest-first list.

@@ -19,6 +19,7 @@ from .errors import (
     ChargeBridgeError,
     ConflictingUpdateError,
     ProviderAuthError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -278,7 +279,7 @@ class HivenClient(Provider):
             return snapshot
         try:
             schedule = await self._async_get_schedule(vehicle_id)
-        except (ProviderAuthError, ProviderRateLimitError):
+        except (ProviderAuthError, ProviderForbiddenError, ProviderRateLimitError):
             raise
         except ProviderRejectedError as err:
             if err.status != NO_SCHEDULE_STATUS:

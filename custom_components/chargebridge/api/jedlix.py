@@ -26,6 +26,7 @@ from .base import MAX_PAGES, ConfigField, Provider
 from .errors import (
     ChargeBridgeError,
     ProviderAuthError,
+    ProviderForbiddenError,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -463,10 +464,12 @@ class JedlixClient(Provider):
                 },
                 authenticated=False,
             )
-        except ProviderRejectedError as err:
+        except (ProviderRejectedError, ProviderForbiddenError) as err:
+            # At the token endpoint a 403 too means the credentials are refused.
+            status = err.status if isinstance(err, ProviderRejectedError) else 403
             raise ProviderAuthError(
                 NAME,
-                f"token request refused ({err.status})"
+                f"token request refused ({status})"
                 + (f": {err.detail}" if err.detail else ""),
             ) from None
         token, lifetime = parse_token(response.data)
@@ -625,7 +628,7 @@ class JedlixClient(Provider):
             return self._notices
         try:
             notices, message_problems = await self.async_get_notices()
-        except (ProviderAuthError, ProviderRateLimitError):
+        except (ProviderAuthError, ProviderForbiddenError, ProviderRateLimitError):
             raise
         except ChargeBridgeError as err:
             problems.append(err)
