@@ -32,6 +32,15 @@ importlib.import_module("homeassistant.components.hassio")
 type Advance = Callable[[float], Awaitable[None]]
 
 
+@pytest.fixture
+def sim() -> Simulator:
+    """Return the simulated world in strict mode (the documents' strictest readings).
+
+    Writes must meet them, e.g. Hiven's preferences need behaviour, target and ready time.
+    """
+    return Simulator(vehicles=3, seed=1, strict=True)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/chargebridge."""

@@ -62,6 +62,41 @@ async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
     await advance(interval.total_seconds() + 1)
 
 
+@pytest.mark.parametrize("provider", ["evenergy"])
+async def test_client_without_write_scope_reads_but_may_not_write(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """An ev.energy client granted only read scopes: values shown, writes not_permitted."""
+    sim.evenergy.scopes = {"vehicle:read", "user:read", "charging_session:read"}
+    sim.evenergy.expire_tokens()
+    await next_poll(init_integration, advance)
+    switch = smart_charging_switch(hass, init_integration)
+    before = hass.states.get(switch).state
+    assert before in ("on", "off")
+    sim.requests.clear()
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            "switch",
+            "turn_off" if before == "on" else "turn_on",
+            {ATTR_ENTITY_ID: switch},
+            blocking=True,
+        )
+    await hass.async_block_till_done()
+    assert raised.value.translation_key == "not_permitted"
+    assert "vehicle:write" in raised.value.translation_placeholders["error"]
+    assert len(sim.requests.filter(provider, "PATCH")) == 1
+    assert not reauth_flows(hass)
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert hass.states.get(switch).state == before
+    await next_poll(init_integration, advance)
+    assert hass.states.get(switch).state == before
+    assert not ir.async_get(hass).issues
+
+
 @pytest.mark.parametrize("provider", ["evenergy", "jedlix"])
 async def test_forbidden_write_is_not_permitted(
     hass: HomeAssistant,

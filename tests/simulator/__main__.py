@@ -43,6 +43,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="simulated start time (ISO 8601, default: now)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="enforce the documents' strictest readings (also POST /_admin/strict)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if args.vehicles < 0:
@@ -62,7 +67,7 @@ def _banner(server: SimulatorServer, seconds: float) -> str:
             f"{f'x{sim.clock.speed:g}' if sim.clock.realtime else 'frozen'} at "
             f"{sim.clock.now().isoformat(timespec='seconds')}"
         ),
-        f"  admin: {server.url}/_admin/state",
+        f"  admin: {server.url}/_admin/state, variants: {server.url}/_admin/variants",
     ]
     for provider in PROVIDER_NAMES:
         config = server.config(provider)
@@ -82,6 +87,7 @@ async def _serve(args: argparse.Namespace, started: float) -> None:
         seed=args.seed,
         clock=SimClock(start, realtime=not args.frozen, speed=args.speed),
         latency_ms=args.latency_ms,
+        strict=args.strict,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

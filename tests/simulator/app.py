@@ -317,6 +317,28 @@ async def _admin_state(request: web.Request) -> web.Response:
     return _json(sim.state(provider))
 
 
+async def _admin_variants(request: web.Request) -> web.Response:
+    return _json(get_sim(request).variants())
+
+
+async def _admin_set_variants(request: web.Request) -> web.Response:
+    sim = get_sim(request)
+    provider = request.match_info["provider"]
+    if provider not in PROVIDER_NAMES:
+        return _admin_error(404, f"unknown provider {provider!r}")
+    try:
+        sim.set_variants(provider, await _read_json_object(request))
+    except ValueError as err:
+        return _admin_error(400, str(err))
+    return _json(sim.variants()[provider])
+
+
+async def _admin_set_strict(request: web.Request) -> web.Response:
+    sim = get_sim(request)
+    sim.set_strict()
+    return _json(sim.variants())
+
+
 async def _admin_get_clock(request: web.Request) -> web.Response:
     sim = get_sim(request)
     return _json({"time": sim.clock.now(), "realtime": sim.clock.realtime})
@@ -433,6 +455,9 @@ async def _admin_remove_vehicle(request: web.Request) -> web.Response:
 def _add_admin_routes(app: web.Application) -> None:
     router = app.router
     router.add_get(f"{ADMIN_PREFIX}/state", _admin_state)
+    router.add_get(f"{ADMIN_PREFIX}/variants", _admin_variants)
+    router.add_post(f"{ADMIN_PREFIX}/variants/{{provider}}", _admin_set_variants)
+    router.add_post(f"{ADMIN_PREFIX}/strict", _admin_set_strict)
     router.add_get(f"{ADMIN_PREFIX}/clock", _admin_get_clock)
     router.add_post(f"{ADMIN_PREFIX}/clock", _admin_advance_clock)
     router.add_get(f"{ADMIN_PREFIX}/faults", _admin_list_faults)

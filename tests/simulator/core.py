@@ -949,6 +949,44 @@ class RequestLog:
         self.entries.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A reading the provider's document permits that our clients need not expect.
+
+    Each provider module lists its variants in ``VARIANTS`` (name -> Variant); the name is
+    the State attribute it sets. Tests set them in Python, scripts with
+    ``POST /_admin/variants/{provider}``; ``strict`` is the value strict mode gives it.
+    """
+
+    description: str
+    accepts: Callable[[Any], bool]
+    """Whether a JSON value is valid for this variant."""
+    from_json: Callable[[Any], Any] = lambda value: value
+    to_json: Callable[[Any], Any] = lambda value: value
+    strict: Any = None
+    """The value strict mode sets (None: strict mode leaves this variant alone)."""
+
+
+def is_bool(value: Any) -> bool:
+    """Accept a JSON boolean."""
+    return isinstance(value, bool)
+
+
+def is_string_list(value: Any) -> bool:
+    """Accept a JSON array of strings."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def string_set(value: Any) -> set[str]:
+    """Read a JSON array of strings as a set."""
+    return set(value)
+
+
+def sorted_list(value: Any) -> list[Any]:
+    """Write a set as a sorted JSON array."""
+    return sorted(value)
+
+
 class ProviderState(Protocol):
     """What every provider module's State offers, for the core and for tests."""
 
@@ -996,6 +1034,14 @@ def load_provider_module(name: str) -> Any:
     return importlib.import_module(f"{__package__}.{name}")
 
 
+def provider_variants(name: str) -> Mapping[str, Variant]:
+    """Return the variants a provider module declares (``VARIANTS``, maybe none)."""
+    variants: Mapping[str, Variant] = getattr(
+        load_provider_module(name), "VARIANTS", {}
+    )
+    return variants
+
+
 class Simulator:
     """The whole simulated world: one clock, one price curve, four provider accounts."""
 
@@ -1013,8 +1059,12 @@ class Simulator:
         *,
         timezone: str = DEFAULT_TIMEZONE,
         routine: bool = True,
+        strict: bool = False,
     ) -> None:
-        """Create `vehicles` cars per provider, deterministic for `seed`."""
+        """Create `vehicles` cars per provider, deterministic for `seed`.
+
+        ``strict`` enforces the documents' strictest readings (see ``set_strict``).
+        """
         self.vehicle_count = vehicles
         self.seed = seed
         self.clock = clock if clock is not None else SimClock()
@@ -1028,6 +1078,8 @@ class Simulator:
         """Unexpected handler exceptions (each answered 500); tests assert it stays empty."""
         for name in PROVIDER_NAMES:
             setattr(self, name, load_provider_module(name).State(self))
+        if strict:
+            self.set_strict()
 
     @property
     def providers(self) -> dict[str, ProviderState]:
@@ -1035,6 +1087,39 @@ class Simulator:
         return {
             name: cast(ProviderState, getattr(self, name)) for name in PROVIDER_NAMES
         }
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """Every provider's variants with their current values (for GET /_admin/variants)."""
+        return {
+            name: {
+                key: {
+                    "value": variant.to_json(getattr(state, key)),
+                    "description": variant.description,
+                }
+                for key, variant in provider_variants(name).items()
+            }
+            for name, state in self.providers.items()
+        }
+
+    def set_variants(self, provider: str, values: Mapping[str, Any]) -> None:
+        """Set variants of one provider from JSON values (ValueError naming a bad one)."""
+        known = provider_variants(provider)
+        for key, value in values.items():
+            variant = known.get(key)
+            if variant is None:
+                raise ValueError(f"{provider} has no variant {key!r}")
+            if not variant.accepts(value):
+                raise ValueError(f"invalid value for {provider} variant {key!r}")
+        state = self.providers[provider]
+        for key, value in values.items():
+            setattr(state, key, known[key].from_json(value))
+
+    def set_strict(self) -> None:
+        """Enforce the documents' strictest readings (every variant with a strict value)."""
+        for name, state in self.providers.items():
+            for key, variant in provider_variants(name).items():
+                if variant.strict is not None:
+                    setattr(state, key, variant.from_json(variant.strict))
 
     def new_fleet(
         self,

@@ -34,7 +34,15 @@ from aiohttp import web
 from multidict import MultiDict
 
 from .app import ApiError
-from .core import SimVehicle, prefixed_ids
+from .core import (
+    SimVehicle,
+    Variant,
+    is_bool,
+    is_string_list,
+    prefixed_ids,
+    sorted_list,
+    string_set,
+)
 from .profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -316,6 +324,8 @@ class State:
         self.decimal_headers = False
         """Send X-RateLimit-* and Retry-After as decimals (``1000.0``): the spec types
         them ``number``."""
+        self.scopes: set[str] = set(SCOPES.split())
+        """The scopes the OAuth client was granted; a call needing another is a 403."""
         self._hits: deque[datetime] = deque()
         self.rate_limited = 0
         """How many requests were refused with 429 by the budget."""
@@ -957,6 +967,11 @@ class _Api:
             raise ApiError(401, "Authentication credentials were not provided.")
         if not state.token_valid(token.strip()):
             raise ApiError(401, "The access token is invalid or has expired.")
+        scope = required_scope(request.method, request.path.removeprefix(PREFIX))
+        if scope not in state.scopes:
+            raise ApiError(
+                403, f"You do not have permission to perform this action ({scope})."
+            )
         version = request.headers.get("EvEnergy-Version")
         if version is not None and version.strip() not in ("2", "2.0"):
             raise ApiError(
@@ -1013,7 +1028,7 @@ class _Api:
                 "access_token": token,
                 "expires_in": round(state.token_lifetime.total_seconds()),
                 "token_type": "Bearer",
-                "scope": SCOPES,
+                "scope": " ".join(s for s in SCOPES.split() if s in state.scopes),
             },
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
@@ -1296,6 +1311,32 @@ def _parse_datetime(raw: str, name: str) -> datetime:
     except ValueError:
         raise ApiError(400, f"Invalid date-time for {name}: {raw!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def required_scope(method: str, path: str) -> str:
+    """Return the OAuth scope a call needs, as the OpenAPI's ``security`` lists them."""
+    resource = path.strip("/").split("/", 1)[0]
+    kind = {
+        "users": "user",
+        "charging_sessions": "charging_session",
+        "charging_sub_sessions": "charging_session",
+    }.get(resource, "vehicle")
+    return f"{kind}:{'read' if method in ('GET', 'HEAD') else 'write'}"
+
+
+VARIANTS: Final = {
+    "decimal_headers": Variant(
+        "X-RateLimit-* and Retry-After as decimals (the spec types them number)",
+        is_bool,
+    ),
+    "scopes": Variant(
+        "the OAuth scopes granted; a call needing another answers 403",
+        is_string_list,
+        from_json=string_set,
+        to_json=sorted_list,
+    ),
+}
+"""Readings the OpenAPI document permits that clients need not expect (core.Variant)."""
 
 
 def build_app(sim: Simulator) -> web.Application:

@@ -43,7 +43,7 @@ import uuid
 from aiohttp import web
 
 from .app import ApiError
-from .core import CAR_MODELS, WEEKDAYS, Fleet, SimVehicle, uuid_ids
+from .core import CAR_MODELS, WEEKDAYS, Fleet, SimVehicle, Variant, is_bool, uuid_ids
 from .profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -54,6 +54,16 @@ PROFILE: Final = PROFILES[NAME]
 PREFIX: Final = PROFILE.api_path
 OTHER_USER_ID: Final = "other-hiven-user"
 """A second user of the same API key; the demo user must not see their car."""
+
+VARIANTS: Final = {
+    "strict_preferences": Variant(
+        "PUT ev-preferences needs chargingBehavior, and unless it is SMART_CHARGE_OFF "
+        "also targetSoC and a ready time (400 otherwise)",
+        is_bool,
+        strict=True,
+    ),
+}
+"""Readings the document permits that clients need not expect (core.Variant)."""
 
 EV: Final = "EV"
 CHARGER: Final = "CHARGER"

@@ -229,6 +229,41 @@ async def test_admin_state_shows_the_truth_per_provider(
         assert response.status == 404
 
 
+async def test_admin_variants_list_set_and_strict(
+    sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> None:
+    """/_admin/variants shows every provider's variants; POST sets them, strict too."""
+    url = f"{sim_server.url}/_admin/variants"
+    async with client_session.get(url) as response:
+        variants = await response.json()
+    assert list(variants) == list(PROVIDER_NAMES)
+    assert variants["hiven"]["strict_preferences"]["value"] is False
+    assert variants["hiven"]["strict_preferences"]["description"]
+    assert "vehicle:write" in variants["evenergy"]["scopes"]["value"]
+
+    async with client_session.post(
+        f"{url}/evenergy", json={"scopes": ["vehicle:read"], "decimal_headers": True}
+    ) as response:
+        assert response.status == 200
+        assert (await response.json())["scopes"]["value"] == ["vehicle:read"]
+    assert sim.evenergy.scopes == {"vehicle:read"}
+    assert sim.evenergy.decimal_headers is True
+
+    for provider, body, status in (
+        ("evenergy", {"scopes": "vehicle:read"}, 400),
+        ("evenergy", {"nonsense": True}, 400),
+        ("tesla", {}, 404),
+    ):
+        async with client_session.post(f"{url}/{provider}", json=body) as response:
+            assert response.status == status, (provider, body)
+    assert sim.evenergy.scopes == {"vehicle:read"}
+
+    async with client_session.post(f"{sim_server.url}/_admin/strict") as response:
+        assert response.status == 200
+    assert sim.hiven.strict_preferences is True
+    assert Simulator(vehicles=1, strict=True).hiven.strict_preferences is True
+
+
 async def test_admin_clock_advances_time_and_physics(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> None:

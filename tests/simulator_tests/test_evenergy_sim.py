@@ -284,6 +284,24 @@ async def test_request_refused(
     assert body["status"] == status
 
 
+async def test_missing_scope_is_403(api: Api) -> None:
+    """A client without a write scope may read but not write: 403 problem+json."""
+    api.state.scopes = {"vehicle:read", "user:read", "charging_session:read"}
+    token = await api.get_token()
+    assert "vehicle:write" not in token.body["scope"].split()
+    vehicle = next(iter(api.state.fleet))
+    assert (await api.call("GET", f"/vehicles/{vehicle.id}")).status == 200
+    answer = await api.call(
+        "PATCH",
+        f"/vehicles/{vehicle.id}",
+        json_body={"maximum_charge_limit_percentage": 95},
+    )
+    assert answer.status == 403
+    body = answer.conforms("/vehicles/{vehicle_id}", "patch")
+    assert "vehicle:write" in body["detail"]
+    assert vehicle.target_soc != 95
+
+
 async def test_rate_limit_headers_and_429(api: Api) -> None:
     """X-RateLimit-* on every response; past the budget, 429 with Retry-After seconds."""
     answer = await api.call("GET", "/vehicles")
