@@ -21,7 +21,8 @@ charging needs a charging location (400); unknown body properties are 400 (NestJ
 Strict mode (``State.strict_preferences``, off by default) validates ``PUT …/ev-preferences``
 by the documentation's strictest reading: ``chargingBehavior`` is required, and unless it is
 ``SMART_CHARGE_OFF`` so are ``targetSoC`` and a ready time (``readyTime`` or
-``weekDaySpecificReadyTimes``); a body missing one is a 400.
+``weekDaySpecificReadyTimes``); a body missing one is a 400. ``VARIANTS`` lists it with the
+other readings the document permits (e.g. ``epoch_timestamps``: times as epoch strings).
 
 Smart-charging sessions are plug-in episodes recorded as they are observed (on every request
 and ``State.sync()``), so a plug-in and unplug both between two observations leave no trace.
@@ -61,6 +62,11 @@ VARIANTS: Final = {
         "also targetSoC and a ready time (400 otherwise)",
         is_bool,
         strict=True,
+    ),
+    "epoch_timestamps": Variant(
+        'createdAt and the status timestamp as epoch seconds ("s") or milliseconds '
+        '("ms") in a string (the document types them "<string>"); null: ISO 8601',
+        lambda value: value in (None, "s", "ms"),
     ),
 }
 """Readings the document permits that clients need not expect (core.Variant)."""
@@ -195,6 +201,8 @@ class State:
         self.location_id = stable_uuid(NAME, sim.seed, "location")
         self.other_location_id = stable_uuid(NAME, sim.seed, "other-location")
         self.strict_preferences = False
+        self.epoch_timestamps: str | None = None
+        """``"s"`` or ``"ms"``: createdAt and the status timestamp as epoch strings."""
         """Validate ev-preferences writes the strict way (see the module docstring)."""
         self._created = sim.clock.now() - timedelta(days=90)
         self._next_index = 0
@@ -416,7 +424,7 @@ class State:
             "integration": "SMARTCAR",
             "associatedToCharger": bool(info.associated_charger_ids),
             "associatedChargerIds": list(info.associated_charger_ids),
-            "createdAt": iso(info.created_at),
+            "createdAt": self.timestamp(info.created_at),
             "attributes": {
                 "partnerId": stable_uuid(NAME, "partner"),
                 "partnerName": "Smartcar",
@@ -444,7 +452,7 @@ class State:
             "integration": "OCPP",
             "associatedToCharger": False,
             "associatedChargerIds": [],
-            "createdAt": iso(self._created),
+            "createdAt": self.timestamp(self._created),
             "attributes": {
                 "partnerId": stable_uuid(NAME, "partner"),
                 "partnerName": "Easee",
@@ -458,12 +466,20 @@ class State:
             "settings": {"locationSupported": True},
         }
 
+    def timestamp(self, when: datetime) -> str:
+        """Write a device or status time as this server does (``epoch_timestamps``)."""
+        if self.epoch_timestamps == "s":
+            return str(int(when.timestamp()))
+        if self.epoch_timestamps == "ms":
+            return str(int(when.timestamp() * 1000))
+        return iso(when)
+
     def status_json(self, vehicle: SimVehicle, now: datetime) -> dict[str, Any]:
         """GET /v1/hiven/devices/:id/status."""
         info = self.vehicles[vehicle.id]
         return {
             "id": vehicle.id,
-            "timestamp": iso(now),
+            "timestamp": self.timestamp(now),
             "soc": round(vehicle.soc, 1),
             "range": round(vehicle.range_km, 1),
             "chargingStatus": self.charging_status(vehicle),
