@@ -27,6 +27,7 @@ from .api import (
     ProviderAuthError,
     ProviderForbiddenError,
     ProviderRateLimitError,
+    ProviderValueError,
 )
 from .compat import update_failed
 from .const import CONF_SCAN_INTERVAL, DOMAIN, LOGGER
@@ -250,23 +251,58 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         """Log each non-fatal problem once while it lasts, and once when it is gone.
 
         A problem of one vehicle names it, so two cars failing alike are two problems.
+        A value that cannot be read is one problem per provider and field, however many
+        cars send it (``devices[].soc``): one warning with how many and the first car.
         """
         names = {
             id(snapshot.error): snapshot.vehicle.name
             for snapshot in fleet.vehicles.values()
             if snapshot.error is not None
         }
-        current = {
-            f"{problem} ({names[id(problem)]})"
-            if id(problem) in names
-            else str(problem)
-            for problem in fleet.problems
-        }
-        for message in sorted(current - self._problems):
-            LOGGER.warning("Problem reading the fleet: %s", message)
-        for message in sorted(self._problems - current):
-            LOGGER.info("Problem resolved: %s", message)
-        self._problems = current
+        current: dict[str, str] = {}
+        """Problem key (what the resolved line says) → what the warning says."""
+        value_faults: dict[str, list[ProviderValueError]] = {}
+        for problem in fleet.problems:
+            if isinstance(problem, ProviderValueError):
+                value_faults.setdefault(value_fault_key(problem), []).append(problem)
+                continue
+            message = (
+                f"{problem} ({names[id(problem)]})"
+                if id(problem) in names
+                else str(problem)
+            )
+            current[message] = message
+        for key, faults in value_faults.items():
+            current[key] = value_fault_warning(key, faults, fleet)
+        for key in sorted(current.keys() - self._problems):
+            LOGGER.warning("Problem reading the fleet: %s", current[key])
+        for key in sorted(self._problems - current.keys()):
+            LOGGER.info("Problem resolved: %s", key)
+        self._problems = set(current)
+
+
+def value_fault_key(fault: ProviderValueError) -> str:
+    """Name an unreadable field the same for every vehicle: provider, reason, field."""
+    return f"{fault.provider}: {fault.reason} ({fault.field_pattern})"
+
+
+def value_fault_warning(
+    key: str, faults: list[ProviderValueError], fleet: Fleet
+) -> str:
+    """Word the warning of one unreadable field: how many vehicles, and the first.
+
+    Never the value: it could be a secret, and the field says what to look at.
+    """
+    vehicle_ids = list(dict.fromkeys(f.vehicle_id for f in faults if f.vehicle_id))
+    first = ""
+    if vehicle_ids:
+        snapshot = fleet.vehicles.get(vehicle_ids[0])
+        name = snapshot.vehicle.name if snapshot else vehicle_ids[0]
+        others = len(vehicle_ids) - 1
+        first = f", from {name}" + (
+            f" and {others} more vehicle{'s' if others > 1 else ''}" if others else ""
+        )
+    return f"{key}{first}; only that value reads unknown"
 
 
 def keep_unlisted(previous: Fleet | None, fleet: Fleet) -> Fleet:
@@ -276,12 +312,20 @@ def keep_unlisted(previous: Fleet | None, fleet: Fleet) -> Fleet:
     carries it as its error), and its vehicle is missing from the fleet, though it may
     well still be there. Until a refresh without such a problem confirms that a vehicle
     is gone, it stays (unavailable, with that problem) with its device and entities.
+    A value that could not be read (ProviderValueError) costs only that value: it never
+    keeps a vehicle, nor makes one unavailable.
     """
     if previous is None:
         return fleet
     attached = [s.error for s in fleet.vehicles.values() if s.error is not None]
     unattributed = next(
-        (p for p in fleet.problems if not any(p is error for error in attached)), None
+        (
+            p
+            for p in fleet.problems
+            if not isinstance(p, ProviderValueError)
+            and not any(p is error for error in attached)
+        ),
+        None,
     )
     if unattributed is None:
         return fleet

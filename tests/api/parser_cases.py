@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
 import math
+import traceback
 from typing import Any
 
 import aiohttp
@@ -23,9 +24,11 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from custom_components.chargebridge.api import (
+    ChargeBridgeError,
     ChargingStatus,
     Fleet,
     ProviderResponseError,
+    ProviderValueError,
 )
 from custom_components.chargebridge.api.base import Response
 from custom_components.chargebridge.api.chargeye import jwt_claims, parse_vehicle_item
@@ -77,6 +80,46 @@ class ParserCase:
     def id(self) -> str:
         """Return the test id."""
         return f"{self.provider}-{self.name}"
+
+
+def both_ways(
+    path: str, parse: Callable[[list[ChargeBridgeError] | None], object]
+) -> None:
+    """Parse strictly and leniently (as the fleet reads) and check the two agree.
+
+    ``parse`` reads with the faults list it is given (None: strictly). What the strict
+    read takes, the lenient one gives alike without faults; what it refuses, the lenient
+    one either reads with faults (a value) or refuses the same way (an id or structure,
+    never raised by a value getter). Every fault names the provider's field under
+    ``path``.
+    """
+    faults: list[ChargeBridgeError] = []
+    lenient: object = None
+    strict: object = None
+    lenient_error: ProviderResponseError | None = None
+    strict_error: ProviderResponseError | None = None
+    try:
+        lenient = parse(faults)
+    except ProviderResponseError as err:
+        lenient_error = err
+    try:
+        strict = parse(None)
+    except ProviderResponseError as err:
+        strict_error = err
+    for fault in faults:
+        assert isinstance(fault, ProviderValueError)
+        assert fault.field.startswith(path)
+    if strict_error is None:
+        assert lenient_error is None
+        assert not faults
+        assert lenient == strict
+    elif lenient_error is None:
+        assert faults, "what the strict read refused was a value"
+    else:
+        assert type(lenient_error) is ProviderResponseError
+        assert type(strict_error) is ProviderResponseError
+        raiser = traceback.extract_tb(lenient_error.__traceback__)[-1].name
+        assert raiser != "value_fault", "a value was read strictly in a lenient read"
 
 
 def fake_jwt(claims: Any) -> str:
@@ -154,6 +197,20 @@ def _hiven_parsers(data: Any) -> None:
     for parse in parsers:
         with contextlib.suppress(ProviderResponseError):
             parse()
+    both_ways(
+        "devices[0]",
+        lambda faults: client._parse_device(
+            Payload("hiven", data, "devices[0]", faults)
+        ),
+    )
+    both_ways(
+        "status",
+        lambda faults: _parse_status(Payload("hiven", data, "status", faults), None),
+    )
+    both_ways(
+        "schedule",
+        lambda faults: _parse_schedule(Payload("hiven", data, "schedule", faults)),
+    )
 
 
 # --- ChargEye ----------------------------------------------------------------------------
@@ -251,7 +308,13 @@ def _chargeye_upcoming(drawn: tuple[Any, int]) -> None:
 
 
 def _chargeye_vehicle(data: Any) -> None:
-    """Parse a vehicle list item: a record with an id."""
+    """Parse a vehicle list item: a record with an id (leniently as the fleet does too)."""
+    both_ways(
+        "vehicles[0]",
+        lambda faults: parse_vehicle_item(
+            Payload("chargeye", data, "vehicles[0]", faults)
+        ),
+    )
     record = parse_vehicle_item(Payload("chargeye", data, "vehicles[0]"))
     assert record.id
 
@@ -342,6 +405,14 @@ def _jedlix_parsers(data: Any) -> None:
     for parse in parsers:
         with contextlib.suppress(ProviderResponseError):
             parse()
+    both_ways(
+        "vehicles[0]",
+        lambda faults: jedlix_vehicle(Payload("jedlix", data, "vehicles[0]", faults)),
+    )
+    both_ways(
+        "settings",
+        lambda faults: parse_charge_settings(data, "settings", now, faults),
+    )
 
 
 # --- ev.energy ---------------------------------------------------------------------------
@@ -467,10 +538,20 @@ def _evenergy_fleet(page: Any) -> None:
     assert isinstance(page, list)
     assert all(isinstance(problem, ProviderResponseError) for problem in fleet.problems)
     assert len(fleet.vehicles) <= len(page)
+    for problem in fleet.problems:
+        if isinstance(problem, ProviderValueError):
+            assert problem.vehicle_id is not None, "a value fault names its vehicle"
+            assert fleet.vehicles[problem.vehicle_id].error is None
 
 
 def _evenergy_vehicle(item: dict[str, Any]) -> None:
-    """Parse one vehicle: its id, a finite charge level."""
+    """Parse one vehicle: its id, a finite charge level (leniently as the fleet does too)."""
+    both_ways(
+        "v",
+        lambda faults: evenergy_vehicle(
+            "evenergy", Payload("evenergy", item, "v", faults)
+        ),
+    )
     snapshot = evenergy_vehicle("evenergy", Payload("evenergy", item, "v"))
     assert snapshot.vehicle.id == item["id"]
     state = snapshot.state

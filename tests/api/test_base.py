@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ import pytest
 from custom_components.chargebridge.api import (
     Account,
     Capabilities,
+    ChargeBridgeError,
     ChargingPreferences,
     Feature,
     InvalidInputError,
@@ -28,9 +29,11 @@ from custom_components.chargebridge.api import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
+    ProviderValueError,
     UnsupportedError,
     Vehicle,
     VehicleSnapshot,
+    VehicleState,
 )
 from custom_components.chargebridge.api.base import (
     Provider,
@@ -257,6 +260,94 @@ def test_payload_reads_tolerantly_and_names_fields() -> None:
         payload.req_str("missing")
 
 
+def test_lenient_payload_costs_one_value() -> None:
+    """With a faults list a value that cannot be read is None and one ProviderValueError.
+
+    Nested payloads share the list; a field read twice is one fault. Ids and structure
+    (an object or list the parse needs) still raise, as plain ProviderResponseError.
+    """
+    faults: list[ChargeBridgeError] = []
+    payload = Payload(
+        "hiven",
+        {
+            "id": 5,
+            "n": 5,
+            "f": "2.5",
+            "text": "secret-ish",
+            "inf": "1e999",
+            "early": "0001-01-01T00:00:00+01:00",
+            "o": {"soc": "abc"},
+            "l": [{"power": {}}],
+            "e": 3,
+        },
+        "devices[0]",
+        faults,
+    )
+    for getter, key in [
+        (payload.opt_str, "n"),
+        (payload.opt_float, "text"),
+        (payload.opt_float, "text"),
+        (payload.opt_int, "f"),
+        (payload.opt_bool, "n"),
+        (payload.opt_datetime, "text"),
+        (payload.opt_datetime, "early"),
+        (payload.opt_epoch_ms, "inf"),
+        (payload.opt_int, "inf"),
+    ]:
+        assert getter(key) is None
+    assert payload.opt_enum("e", {"CHARGING": 1}, 0) is None
+    nested = payload.opt_obj("o")
+    assert nested is not None
+    assert nested.opt_float("soc") is None
+    [item] = payload.objects("l")
+    assert item.opt_float("power") is None
+    assert all(type(fault) is ProviderValueError for fault in faults)
+    reported = [
+        fault.field for fault in faults if isinstance(fault, ProviderValueError)
+    ]
+    assert reported == [
+        "devices[0].n",
+        "devices[0].text",
+        "devices[0].f",
+        "devices[0].early",
+        "devices[0].inf",
+        "devices[0].e",
+        "devices[0].o.soc",
+        "devices[0].l[0].power",
+    ]
+    assert all("secret-ish" not in str(fault) for fault in faults)
+    assert all(fault.provider == "hiven" for fault in faults)
+    for getter, key in [
+        (payload.req_str, "id"),
+        (payload.req_str, "missing"),
+        (payload.opt_obj, "l"),
+        (payload.opt_list, "o"),
+        (payload.objects, "o"),
+    ]:
+        with pytest.raises(ProviderResponseError) as err:
+            getter(key)  # type: ignore[operator]
+        assert type(err.value) is ProviderResponseError
+    assert len(faults) == len(reported)
+    payload.value_fault("x", "not an HH:mm time")
+    assert str(faults[-1]) == "hiven: not an HH:mm time (devices[0].x)"
+    with pytest.raises(ProviderResponseError, match=r"HH:mm time \(status\.x\)$"):
+        Payload("hiven", {}, "status").value_fault("x", "not an HH:mm time")
+
+
+def test_value_fault_pattern_and_vehicle() -> None:
+    """A value fault names its field the same for every vehicle, and its vehicle."""
+    fault = ProviderValueError(
+        "evenergy", "wrong type for field", "vehicles[page 2][7].x"
+    )
+    assert fault.field_pattern == "vehicles[][].x"
+    assert fault.vehicle_id is None
+    mine = fault.of_vehicle("v1")
+    assert (mine.vehicle_id, mine.field, str(mine)) == ("v1", fault.field, str(fault))
+    assert ProviderValueError("hiven", "r", "status[car-1].soc").field_pattern == (
+        "status[].soc"
+    )
+
+
 def test_payload_rejects_non_objects() -> None:
     """A list where an object belongs is a payload error naming the place."""
     with pytest.raises(ProviderResponseError) as err:
@@ -278,6 +369,35 @@ _JSON = st.recursive(
     ),
     max_leaves=10,
 )
+
+
+@given(data=_JSON, key=st.sampled_from(["a", "", "id"]))
+def test_lenient_value_getters_never_raise(data: Any, key: str) -> None:
+    """Leniently a value getter gives what the strict one gives, or None and one fault."""
+    for name in (
+        "opt_str",
+        "opt_float",
+        "opt_int",
+        "opt_bool",
+        "opt_datetime",
+        "opt_epoch_ms",
+    ):
+        faults: list[ChargeBridgeError] = []
+        lenient = getattr(Payload("hiven", {key: data}, "x", faults), name)(key)
+        refused: ProviderResponseError | None = None
+        strict = None
+        try:
+            strict = getattr(Payload("hiven", {key: data}, "x"), name)(key)
+        except ProviderResponseError as err:
+            refused = err
+        if refused is None:
+            assert not faults
+            assert lenient == strict
+            continue
+        assert lenient is None
+        [fault] = faults
+        assert isinstance(fault, ProviderValueError)
+        assert (fault.field, fault.message) == (refused.field, refused.message)
 
 
 @given(data=_JSON, key=st.sampled_from(["a", "", "id"]))
@@ -504,6 +624,86 @@ async def test_gather_per_vehicle_isolates_failures(session: ClientSession) -> N
     assert results[2] == 30
     with pytest.raises(ProviderAuthError):
         await client._gather_per_vehicle([1, 9], call)
+
+
+@dataclass(kw_only=True)
+class _ListedClient(_TokenClient):
+    """A provider whose list, enrichment and cache are given (the fleet template alone)."""
+
+    title: ClassVar[str] = "Listed"
+    items: list[Any] = field(default_factory=list)
+    enrichment: dict[str, Any] = field(default_factory=dict)
+    """Vehicle id → the JSON its own request answers (only these are enriched)."""
+    cached: dict[str, ProviderValueError] = field(default_factory=dict)
+
+    async def _async_list_vehicles(self) -> list[tuple[str, Any]]:
+        return [(f"cars[{index}]", item) for index, item in enumerate(self.items)]
+
+    def _parse_vehicle(self, item: Payload) -> VehicleSnapshot | None:
+        item.opt_obj("shape")
+        return VehicleSnapshot(
+            vehicle=Vehicle(
+                id=item.req_str("id"),
+                name=item.req_str("id"),
+                capabilities=Capabilities(features=frozenset({Feature.CHARGE_POWER})),
+            ),
+            state=VehicleState(state_of_charge=item.opt_float("soc")),
+        )
+
+    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+        return snapshot.vehicle.id in self.enrichment
+
+    async def _async_enrich(
+        self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
+    ) -> VehicleSnapshot:
+        vehicle_id = snapshot.vehicle.id
+        answer = Payload(
+            self.name, self.enrichment[vehicle_id], f"power[{vehicle_id}]", problems
+        )
+        return replace(
+            snapshot,
+            state=replace(snapshot.state, charge_power_w=answer.opt_float("watts")),
+        )
+
+    def _cached_faults(self, snapshot: VehicleSnapshot) -> list[ChargeBridgeError]:
+        cached = self.cached.get(snapshot.vehicle.id)
+        return [] if cached is None else [cached]
+
+
+async def test_fleet_template_reads_values_leniently(session: ClientSession) -> None:
+    """A value costs that value, attributed to its vehicle; structure costs the vehicle.
+
+    The value faults of an item that fails anyway are left out (its error says it); those
+    of per-vehicle answers and of cached data (a vehicle not read again) are kept.
+    """
+    old = ProviderValueError("evenergy", "wrong type for field", "settings[a].target")
+    client = _ListedClient(
+        session=session,
+        api_url="https://api.example.com",
+        secret="s3cret",
+        items=[
+            {"id": "a", "soc": "abc"},
+            {"id": "b", "soc": "abc", "shape": 5},
+            {"id": "c", "soc": 50},
+        ],
+        enrichment={"c": {"watts": {}}},
+        cached={"a": old},
+    )
+    fleet = await client.async_get_fleet()
+    a, b, c = (fleet.vehicles[vehicle_id] for vehicle_id in "abc")
+    assert (a.error, a.state.state_of_charge) == (None, None)
+    assert type(b.error) is ProviderResponseError
+    assert b.error.field == "cars[1].shape"
+    assert c.error is None
+    assert (c.state.state_of_charge, c.state.charge_power_w) == (50, None)
+    soc, structure, cached, power = fleet.problems
+    assert structure is b.error
+    assert isinstance(soc, ProviderValueError)
+    assert (soc.field, soc.vehicle_id) == ("cars[0].soc", "a")
+    assert isinstance(cached, ProviderValueError)
+    assert (cached.field, cached.vehicle_id) == (old.field, "a")
+    assert isinstance(power, ProviderValueError)
+    assert (power.field, power.vehicle_id) == ("power[c].watts", "c")
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from custom_components.chargebridge.api import (
     ProviderConnectionError,
     ProviderRejectedError,
     ProviderResponseError,
+    ProviderValueError,
     UnsupportedError,
     UnsupportedFeatureError,
     VehicleSnapshot,
@@ -908,7 +909,7 @@ async def test_failing_vehicle_keeps_its_target_capability(
 
 
 async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> None:
-    """An item without an id is left out; one with a bad field keeps its id and an error."""
+    """An item without an id is left out; a bad value costs only that value."""
     ids = vehicle_ids(sim)
     sim.faults.add(
         Fault(
@@ -931,18 +932,19 @@ async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> 
     fleet = await client.async_get_fleet()
     assert ids[0] not in fleet.vehicles
     bad = fleet.vehicles[ids[1]]
-    assert isinstance(bad.error, ProviderResponseError)
-    assert (
-        bad.error.field == "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh"
-    )
+    assert bad.error is None
+    assert bad.state.battery_capacity_wh is None
     assert fleet.vehicles[ids[2]].error is None
-    fields = {getattr(problem, "field", None) for problem in fleet.problems}
-    assert fields == {
-        "vehicles response.vehicles[0].vehicle.id",
-        "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh",
-    }
-    assert calls(sim).count(("GET", f"/vehicles/{ids[2]}/schedules/upcoming")) == 1
-    assert ("GET", f"/vehicles/{ids[1]}/schedules/upcoming") not in calls(sim)
+    assert fleet.vehicles[ids[2]].state.battery_capacity_wh is not None
+    unreadable, value = fleet.problems
+    assert type(unreadable) is ProviderResponseError
+    assert unreadable.field == "vehicles response.vehicles[0].vehicle.id"
+    assert isinstance(value, ProviderValueError)
+    assert value.field == "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh"
+    assert value.vehicle_id == ids[1]
+    for vehicle_id in ids[1:3]:
+        path = f"/vehicles/{vehicle_id}/schedules/upcoming"
+        assert calls(sim).count(("GET", path)) == 1
 
 
 async def test_missing_optional_fields_give_none(

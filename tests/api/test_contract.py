@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -39,6 +39,9 @@ from custom_components.chargebridge.api import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
+    ProviderValueError,
+    VehicleSnapshot,
+    VehicleState,
 )
 from custom_components.chargebridge.api.base import Provider
 from custom_components.chargebridge.api.registry import PROVIDERS
@@ -732,27 +735,34 @@ async def test_one_vehicle_failing_leaves_the_others(
             assert snapshot.state.state_of_charge is not None
 
 
+STRUCTURE_BREAKER = 42
+"""A number where an object belongs: the parse cannot go on inside it."""
+
+
 async def test_one_garbled_list_item_leaves_the_others(
     profile: ProviderProfile, sim: Simulator, state: Any, client: Provider
 ) -> None:
-    """A field of one list item that cannot be read: that vehicle carries the error.
+    """A structure of one list item that cannot be read: that vehicle carries the error.
 
     The error names the field; the vehicle is still listed; the others are fine.
     """
+    if profile.strict_item_field is None:
+        pytest.skip(f"{profile.name}'s items hold nothing but the object with the id")
     broken = vehicle_ids(state)[0]
     sim.faults.add(
         Fault(
-            kind=FaultKind.UNKNOWN_ENUM,
+            kind=FaultKind.REPLACE_VALUE,
             provider=profile.name,
             path=profile.fleet_path,
             vehicle_id=broken,
             fields=(profile.strict_item_field,),
+            value=STRUCTURE_BREAKER,
         )
     )
     fleet = await client.async_get_fleet()
     assert set(fleet.vehicles) == set(vehicle_ids(state))
     (problem,) = fleet.problems
-    assert isinstance(problem, ProviderResponseError)
+    assert type(problem) is ProviderResponseError
     assert problem.field is not None
     assert re.search(
         rf"\]\.(\w+\.)?{re.escape(profile.strict_item_field)}$", problem.field
@@ -763,6 +773,78 @@ async def test_one_garbled_list_item_leaves_the_others(
         if vehicle_id != broken:
             assert snapshot.error is None
             assert snapshot.state.state_of_charge is not None
+
+
+VALUE_OF: dict[str, Callable[[VehicleSnapshot], object]] = {
+    "state_of_charge": lambda snapshot: snapshot.state.state_of_charge,
+    "battery_capacity": lambda snapshot: snapshot.state.battery_capacity_wh,
+}
+"""Where a snapshot holds the value of each profile's ``value_entity``."""
+WRONG_VALUES = [
+    pytest.param("abc", id="text"),
+    pytest.param({}, id="object"),
+    pytest.param([1.5], id="list"),
+    pytest.param(True, id="bool"),
+]
+"""Values of the wrong type for a number field (the profiles' ``value_field``)."""
+
+
+@pytest.mark.parametrize("wrong", WRONG_VALUES)
+async def test_one_unreadable_value_costs_only_that_value(
+    profile: ProviderProfile,
+    sim: Simulator,
+    state: Any,
+    client: Provider,
+    wrong: object,
+) -> None:
+    """A value of the wrong type costs that value: None, never the vehicle.
+
+    One ProviderValueError names the provider, the field and the vehicle, never the
+    value; the vehicle keeps its other values and its capabilities (the entity stays,
+    unknown); the rest of the fleet is untouched. Gone with the fault.
+    """
+    value_of = VALUE_OF[profile.value_entity]
+    before = await client.async_get_fleet()
+    broken = vehicle_ids(state)[0]
+    assert value_of(before.vehicles[broken]) is not None
+    fault = sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            provider=profile.name,
+            vehicle_id=broken,
+            fields=(profile.value_field,),
+            value=wrong,
+        )
+    )
+
+    for _ in range(2):
+        fleet = await client.async_get_fleet()
+        (problem,) = fleet.problems
+        assert type(problem) is ProviderValueError
+        assert problem.provider == profile.name
+        assert problem.vehicle_id == broken
+        assert problem.field.endswith(f".{profile.value_field}")
+        assert "[]" in problem.field_pattern
+        assert "abc" not in str(problem)
+        snapshot = fleet.vehicles[broken]
+        assert snapshot.error is None
+        assert value_of(snapshot) is None
+        assert snapshot.vehicle == before.vehicles[broken].vehicle
+        for field in fields(VehicleState):
+            if getattr(snapshot.state, field.name) != getattr(
+                before.vehicles[broken].state, field.name
+            ):
+                assert getattr(snapshot.state, field.name) is None, field.name
+        assert snapshot.preferences == before.vehicles[broken].preferences
+        for vehicle_id, other in fleet.vehicles.items():
+            if vehicle_id != broken:
+                assert other == before.vehicles[vehicle_id]
+    assert fault.hits >= 2
+
+    sim.faults.remove(fault)
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert value_of(fleet.vehicles[broken]) == value_of(before.vehicles[broken])
 
 
 async def test_list_item_without_id_is_left_out(

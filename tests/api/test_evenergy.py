@@ -685,7 +685,10 @@ async def test_boost_forgotten_when_the_car_is_full(
 async def test_boost_kept_while_the_vehicle_cannot_be_read(
     sim: Simulator, client: EvEnergyClient
 ) -> None:
-    """An unreadable vehicle may still boost; a vehicle that is gone does not."""
+    """An unreadable vehicle may still boost; a vehicle that is gone does not.
+
+    Nor does an unreadable plug state end a boost: only "unplugged" does.
+    """
     vehicle = await _boosted(sim, client)
     fault = sim.faults.add(
         Fault(
@@ -693,6 +696,20 @@ async def test_boost_kept_while_the_vehicle_cannot_be_read(
             provider="evenergy",
             vehicle_id=vehicle.id,
             fields=("is_plugged_in", "maximum_charge_limit_percentage"),
+        )
+    )
+    snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+    assert snapshot.error is None
+    assert snapshot.state.plugged_in is None
+    assert snapshot.preferences.boost is True
+    sim.faults.remove(fault)
+    fault = sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            provider="evenergy",
+            vehicle_id=vehicle.id,
+            fields=("latest_status_log",),
+            value=42,
         )
     )
     assert (await client.async_get_fleet()).vehicles[vehicle.id].error is not None

@@ -19,6 +19,7 @@ import pytest
 
 from custom_components.chargebridge.api import (
     Capabilities,
+    ChargeBridgeError,
     ChargingBehavior,
     ChargingPreferences,
     ChargingStatus,
@@ -30,6 +31,7 @@ from custom_components.chargebridge.api import (
     ProviderForbiddenError,
     ProviderRejectedError,
     ProviderResponseError,
+    ProviderValueError,
     UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
@@ -469,13 +471,14 @@ async def test_km_targets_read_as_none(
     assert fleet.vehicles[cars[1].id].preferences.target_soc == 80
 
 
-@pytest.mark.parametrize("field", ["year", "readyTime", "type"])
+@pytest.mark.parametrize("field", ["attributes", "chargingPreferences", "type"])
 async def test_garbled_item_is_an_error_on_that_vehicle(
     sim: Simulator, client: HivenClient, cars: list[SimVehicle], field: str
 ) -> None:
-    """A wrong field in one item names the field; that car carries the error (or is a problem).
+    """A wrong structure in one item names the field; that car carries the error.
 
-    Hiven keeps the list's order, the failed car in its place.
+    Hiven keeps the list's order, the failed car in its place. A type that is not EV is
+    no vehicle at all.
     """
     sim.faults.add(
         Fault(
@@ -491,12 +494,94 @@ async def test_garbled_item_is_an_error_on_that_vehicle(
         assert fleet.problems == ()
         return
     [problem] = fleet.problems
-    assert isinstance(problem, ProviderResponseError)
+    assert type(problem) is ProviderResponseError
     assert problem.field is not None
     assert field in problem.field
     assert fleet.vehicles[cars[0].id].error is problem
     assert list(fleet.vehicles) == [car.id for car in cars]
     assert fleet.vehicles[cars[1].id].error is None
+
+
+@pytest.mark.parametrize(
+    ("field", "where", "reason"),
+    [
+        ("year", "devices[].attributes.year", "wrong type for field"),
+        (
+            "readyTime",
+            "devices[].settings.chargingPreferences.readyTime",
+            "not an HH:mm time",
+        ),
+        (
+            "MONDAY",
+            "devices[].settings.chargingPreferences.weekDaySpecificReadyTimes.MONDAY",
+            "not an HH:mm time",
+        ),
+        (
+            "chargingBehavior",
+            "devices[].settings.chargingPreferences.chargingBehavior",
+            "wrong type for field",
+        ),
+        ("timestamp", "status[].timestamp", "wrong type for field"),
+    ],
+)
+async def test_unreadable_value_costs_only_that_value(
+    sim: Simulator,
+    client: HivenClient,
+    cars: list[SimVehicle],
+    *,
+    field: str,
+    where: str,
+    reason: str,
+) -> None:
+    """A value that cannot be read is None; the car and its other values stay.
+
+    Its problem names the field as it is for every car (``devices[]``), and the car.
+    """
+    cars[0].ready_time = "07:00"
+    cars[0].weekday_ready_times = {"MONDAY": "07:30"}
+    before = await client.async_get_fleet()
+    value = 7 if field == "chargingBehavior" else "half past eight"
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            path="/status$" if where.startswith("status") else "/devices$",
+            fields=(field,),
+            vehicle_id=cars[0].id,
+            value=value,
+        )
+    )
+    fleet = await client.async_get_fleet()
+    [problem] = fleet.problems
+    assert isinstance(problem, ProviderValueError)
+    assert (problem.provider, problem.reason) == ("hiven", reason)
+    assert (problem.field_pattern, problem.vehicle_id) == (where, cars[0].id)
+    assert "half past" not in str(problem)
+    old, new = before.vehicles[cars[0].id], fleet.vehicles[cars[0].id]
+    assert new.error is None
+    assert new.vehicle.capabilities == CAPABILITIES
+    changed = {
+        name
+        for name in ("year", "make", "model", "name")
+        if getattr(new.vehicle, name) != getattr(old.vehicle, name)
+    } | {
+        name
+        for name in ("charging_behavior", "smart_charging", "ready_time", "target_soc")
+        if getattr(new.preferences, name) != getattr(old.preferences, name)
+    }
+    if new.preferences.weekday_ready_times != old.preferences.weekday_ready_times:
+        changed.add("weekday_ready_times")
+    if new.state.updated_at != old.state.updated_at:
+        changed.add("updated_at")
+    expected = {
+        "year": {"year"},
+        "readyTime": {"ready_time"},
+        "MONDAY": {"weekday_ready_times"},
+        "chargingBehavior": {"charging_behavior", "smart_charging"},
+        "timestamp": {"updated_at"},
+    }[field]
+    assert changed == expected
+    assert new.state.state_of_charge == old.state.state_of_charge
+    assert fleet.vehicles[cars[1].id] == before.vehicles[cars[1].id]
 
 
 @pytest.mark.parametrize("fields", [("id",), ("id", "type"), ("attributes", "id")])
@@ -1236,7 +1321,21 @@ async def test_write_to_a_removed_car(
     )
 )
 def test_schedule_hours_parse_or_name_the_field(charges: dict[str, Any]) -> None:
-    """Keys of hourlyCharges that are not ISO hours name the field; good ones give slots."""
+    """Keys of hourlyCharges that are not ISO hours name the field; good ones give slots.
+
+    Read strictly (a write's answer) the first bad one raises; read leniently (the
+    fleet) each bad one is a value fault and the good ones still give their slots.
+    """
+    faults: list[ChargeBridgeError] = []
+    lenient = _parse_schedule(
+        Payload("hiven", {"hourlyCharges": charges}, "schedule", faults)
+    )
+    for fault in faults:
+        assert isinstance(fault, ProviderValueError)
+        assert fault.field.startswith("schedule.hourlyCharges.")
+    for slot in lenient.slots:
+        assert slot.start.tzinfo is UTC
+        assert slot.end - slot.start == timedelta(hours=1)
     error: ProviderResponseError | None = None
     try:
         schedule = _parse_schedule(
@@ -1245,9 +1344,10 @@ def test_schedule_hours_parse_or_name_the_field(charges: dict[str, Any]) -> None
     except ProviderResponseError as err:
         error = err
     if error is not None:
+        assert type(error) is ProviderResponseError
         assert error.field is not None
         assert error.field.startswith("schedule.hourlyCharges")
+        assert faults, "what the strict read refuses, the lenient one reports"
         return
-    for slot in schedule.slots:
-        assert slot.start.tzinfo is UTC
-        assert slot.end - slot.start == timedelta(hours=1)
+    assert not faults
+    assert schedule == lenient

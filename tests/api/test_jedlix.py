@@ -7,6 +7,7 @@ for all in tests/api/test_contract.py; this module tests what is Jedlix's own.
 from __future__ import annotations
 
 from collections.abc import Callable
+import copy
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 import json
@@ -19,6 +20,7 @@ import pytest
 
 from custom_components.chargebridge.api import (
     Capabilities,
+    ChargeBridgeError,
     ChargingStatus,
     Feature,
     InvalidInputError,
@@ -31,6 +33,7 @@ from custom_components.chargebridge.api import (
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
+    ProviderValueError,
     UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
@@ -532,6 +535,53 @@ async def test_failed_charge_settings_keep_the_state_and_are_read_again(
     assert fleet.problems == ()
     assert fleet.vehicles[failing.id].preferences.target_soc == failing.target_soc
     assert sim.requests.count(path="/charge-settings$") == 1
+
+
+async def test_unreadable_charge_setting_costs_that_setting(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """A charge setting that cannot be read is None; the car and the rest stay.
+
+    Its fault lasts as long as the cached settings do: reported on every refresh until
+    the settings are read again (else it would read "resolved" in between).
+    """
+    car = _car(sim, 0)
+    before = await client.async_get_fleet()
+    sim.advance(CHARGE_SETTINGS_MAX_AGE.total_seconds())
+    fault = sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            path="/charge-settings$",
+            vehicle_id=car.id,
+            fields=("desiredBatteryLevel",),
+            value="eighty",
+        )
+    )
+    fleet = await client.async_get_fleet()
+    [problem] = fleet.problems
+    assert isinstance(problem, ProviderValueError)
+    assert problem.field == f"vehicles[{car.id}].chargeSettings.desiredBatteryLevel"
+    assert problem.vehicle_id == car.id
+    snapshot = fleet.vehicles[car.id]
+    assert snapshot.error is None
+    assert snapshot.preferences == replace(
+        before.vehicles[car.id].preferences, target_soc=None
+    )
+    assert snapshot.vehicle == before.vehicles[car.id].vehicle
+
+    sim.advance(60)
+    sim.requests.clear()
+    fleet = await client.async_get_fleet()
+    assert sim.requests.count(path="/charge-settings$") == 0
+    [again] = fleet.problems
+    assert isinstance(again, ProviderValueError)
+    assert (again.field, again.vehicle_id) == (problem.field, car.id)
+
+    sim.faults.remove(fault)
+    sim.advance(CHARGE_SETTINGS_MAX_AGE.total_seconds())
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert fleet.vehicles[car.id].preferences.target_soc == car.target_soc
 
 
 async def test_unparsable_vehicle_items(sim: Simulator, client: JedlixClient) -> None:
@@ -1193,6 +1243,88 @@ def test_parse_vehicle_errors_name_the_field(data: dict[str, Any], field: str) -
     assert err.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (
+            {"chargeState": {"batteryLevel": float("nan")}},
+            "vehicles[0].chargeState.batteryLevel",
+        ),
+        (
+            {"chargeState": {"range": "far"}},
+            "vehicles[0].chargeState.range",
+        ),
+        (
+            {"chargeState": {"updatedAt": "0001-01-01T00:00:00+01:00"}},
+            "vehicles[0].chargeState.updatedAt",
+        ),
+        (
+            {"chargeState": {"chargeState": 3}},
+            "vehicles[0].chargeState.chargeState",
+        ),
+        ({"isConnectable": "yes"}, "vehicles[0].isConnectable"),
+        ({"details": {"brand": 7}}, "vehicles[0].details.brand"),
+    ],
+)
+def test_unreadable_value_keeps_the_vehicle_and_its_features(
+    data: dict[str, Any], field: str
+) -> None:
+    """Read for the fleet, a value that cannot be read is None and one value fault.
+
+    The rest reads as if the field were missing, but every feature stays: a field sent
+    yet unreadable keeps its entity (range, boost), which then reads unknown. Read
+    strictly (outside the fleet) it raises as before.
+    """
+    item: dict[str, Any] = {
+        "id": "v1",
+        "details": {"brand": "Kia", "model": "EV6"},
+        "isConnectable": True,
+        "capabilities": ["stateOfCharge", "chargeState"],
+        "chargeState": {
+            "batteryLevel": 55,
+            "range": 250,
+            "chargeState": "Charging",
+            "updatedAt": "2023-10-31T09:20:46.123Z",
+        },
+    }
+    for key, value in data.items():
+        item[key] = {**item[key], **value} if isinstance(value, dict) else value
+    *parents, name = field.removeprefix("vehicles[0].").split(".")
+    missing = copy.deepcopy(item)
+    holder = missing
+    for parent in parents:
+        holder = holder[parent]
+    del holder[name]
+
+    faults: list[ChargeBridgeError] = []
+    vehicle, state = parse_vehicle(Payload("jedlix", item, "vehicles[0]", faults))
+
+    [fault] = faults
+    assert isinstance(fault, ProviderValueError)
+    assert fault.field == field
+    expected_vehicle, expected_state = parse_vehicle(
+        Payload("jedlix", missing, "vehicles[0]")
+    )
+    assert state == expected_state
+    assert replace(vehicle, capabilities=expected_vehicle.capabilities) == (
+        expected_vehicle
+    )
+    assert vehicle.capabilities.features == {
+        Feature.STATE_OF_CHARGE,
+        Feature.CHARGING_STATUS,
+        Feature.PLUGGED_IN,
+        Feature.CHARGING,
+        Feature.LAST_UPDATE,
+        Feature.RANGE,
+        Feature.SMART_CHARGING,
+        Feature.PROVIDER_MESSAGE,
+        Feature.BOOST,
+    }
+    with pytest.raises(ProviderResponseError) as err:
+        parse_vehicle(Payload("jedlix", item, "vehicles[0]"))
+    assert type(err.value) is ProviderResponseError
+
+
 def test_parse_charge_settings() -> None:
     """Departure times per weekday; seconds tolerated; bad times name the day."""
     now = datetime(2026, 11, 2, tzinfo=UTC)
@@ -1220,6 +1352,15 @@ def test_parse_charge_settings() -> None:
         with pytest.raises(ProviderResponseError) as err:
             parse_charge_settings(bad, "settings", now)
         assert err.value.field == field
+        faults: list[ChargeBridgeError] = []
+        lenient = parse_charge_settings(
+            {**bad, "isSmartChargingEnabled": True}, "settings", now, faults
+        )
+        assert [getattr(fault, "field", None) for fault in faults] == [field]
+        assert lenient.faults == tuple(faults)
+        assert lenient.smart_charging is True
+        assert (lenient.target_soc, lenient.time_zone) == (None, None)
+        assert lenient.departure_times == {}
 
 
 def test_parse_page_and_session() -> None:

@@ -47,6 +47,7 @@ from custom_components.chargebridge.api import (
     Fleet,
     ProviderConnectionError,
     ProviderResponseError,
+    ProviderValueError,
     Vehicle,
     VehicleSnapshot,
 )
@@ -488,6 +489,8 @@ class VehicleFault:
     kind: FaultKind
     path: str | None = None
     fields: tuple[str, ...] = ()
+    value: object = None
+    """What REPLACE_VALUE puts in the fields."""
     settle: float | None = None
     """Seconds to move on before the fault shows (a cache must expire first)."""
 
@@ -496,17 +499,16 @@ VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
     "hiven": [
         VehicleFault("status_503", FaultKind.STATUS, path=r"/status$"),
         VehicleFault("status_timeout", FaultKind.TIMEOUT, path=r"/status$"),
-        VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("year",)),
+        VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("attributes",)),
     ],
+    # A ChargEye list item holds nothing but the object with the id: no structure to
+    # break that would leave the id readable.
     "chargeye": [
         VehicleFault("upcoming_503", FaultKind.STATUS, path=r"/upcoming$"),
         VehicleFault("upcoming_timeout", FaultKind.TIMEOUT, path=r"/upcoming$"),
-        VehicleFault(
-            "list_item", FaultKind.UNKNOWN_ENUM, fields=("fullChargeEnergykWh",)
-        ),
     ],
     "jedlix": [
-        VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("batteryLevel",)),
+        VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("details",)),
         # Charge settings are re-read every 30 minutes.
         VehicleFault(
             "settings_503", FaultKind.STATUS, path=r"/charge-settings$", settle=1801
@@ -515,8 +517,9 @@ VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
     "evenergy": [
         VehicleFault(
             "list_item",
-            FaultKind.UNKNOWN_ENUM,
-            fields=("maximum_charge_limit_percentage",),
+            FaultKind.REPLACE_VALUE,
+            fields=("latest_status_log",),
+            value=42,
         ),
     ],
 }
@@ -540,6 +543,7 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
             vehicle_id=broken,
             path=fault.path,
             fields=fault.fields,
+            value=fault.value,
         )
     )
     if fault.settle is not None:
@@ -559,6 +563,82 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
     assert not harness.unavailable_vehicles()
     assert (harness.count(PROBLEM), harness.count(SOLVED)) == (1, 1)
     assert harness.count(LOST) == 0
+    harness.assert_no_unhandled()
+
+
+@pytest.mark.usefixtures("provider")
+@pytest.mark.parametrize("scope", ["one_vehicle", "every_vehicle"])
+async def test_unreadable_value_costs_only_that_entity(
+    harness: Harness, scope: str
+) -> None:
+    """A value of the wrong type: its entity reads unknown, nothing else changes.
+
+    The car and its other entities stay available with their values, nothing is
+    repaired; one warning names the provider and the field (however many cars and
+    refreshes), never the value; one info line when the value is readable again.
+    Refreshes here do not move time, so every other value must stay exactly as it was.
+    """
+    profile = PROFILES[harness.provider]
+    broken = harness.vehicle_ids()[0]
+    affected = [broken] if scope == "one_vehicle" else harness.vehicle_ids()
+    name = harness.coordinator.data.vehicles[broken].vehicle.name
+    key = profile.value_entity
+    before = harness.fleet_states()
+    issues = harness.issues()
+    assert before[f"{harness.provider}_{broken}_{key}"] != STATE_UNKNOWN
+    injected = harness.sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            provider=harness.provider,
+            vehicle_id=broken if scope == "one_vehicle" else None,
+            fields=(profile.value_field,),
+            value="abc-not-a-number",
+        )
+    )
+    unknown = {f"{harness.provider}_{vehicle_id}_{key}" for vehicle_id in affected}
+    for _ in range(3):
+        await harness.coordinator.async_refresh()
+        await harness.hass.async_block_till_done()
+        during = harness.fleet_states()
+        assert during == {
+            unique_id: STATE_UNKNOWN if unique_id in unknown else state
+            for unique_id, state in before.items()
+        }
+    assert injected.hits >= 3
+    assert harness.issues() == issues
+    assert harness.coordinator.last_update_success
+    warnings = [
+        record for record in harness.caplog.records if PROBLEM in record.getMessage()
+    ]
+    assert len(warnings) == 1
+    (warning,) = warnings
+    message = warning.getMessage()
+    assert warning.levelno == logging.WARNING
+    assert f"{harness.provider}: " in message
+    assert f".{profile.value_field})" in message
+    assert "[]" in message, "the field as it is for every car"
+    assert name in message
+    if len(affected) > 1:
+        assert f"and {len(affected) - 1} more vehicle" in message
+    assert "abc-not-a-number" not in harness.caplog.text
+    assert harness.count(SOLVED) == 0
+
+    harness.sim.faults.remove(injected)
+    await harness.coordinator.async_refresh()
+    await harness.hass.async_block_till_done()
+    assert harness.fleet_states() == before
+    await harness.next_poll()
+    assert STATE_UNAVAILABLE not in harness.fleet_states().values()
+    assert harness.fleet_states()[f"{harness.provider}_{broken}_{key}"] != (
+        STATE_UNKNOWN
+    )
+    (solved,) = [
+        record.getMessage()
+        for record in harness.caplog.records
+        if SOLVED in record.getMessage()
+    ]
+    assert f".{profile.value_field})" in solved
+    assert harness.count(PROBLEM) == 1
     harness.assert_no_unhandled()
 
 
@@ -683,6 +763,12 @@ def test_keep_unlisted() -> None:
     # Nothing missing: nothing to keep.
     complete = Fleet(vehicles={"a": bare("a"), "b": bare("b")}, problems=(unreadable,))
     assert keep_unlisted(previous, complete) is complete
+
+    # A value that could not be read names no vehicle's error, yet explains nothing
+    # missing: "b" is gone.
+    value = ProviderValueError("hiven", "wrong type for field", "status[a].soc", "a")
+    valued = Fleet(vehicles={"a": bare("a")}, problems=(value,))
+    assert keep_unlisted(previous, valued) is valued
 
 
 # --- authentication ----------------------------------------------------------------------

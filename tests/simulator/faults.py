@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -56,6 +57,9 @@ class FaultKind(StrEnum):
     """Replace every value of the keys in `fields` with "SOMETHING_NEW"."""
     MISSING_FIELDS = "missing_fields"
     """Remove the keys in `fields` wherever they occur."""
+    REPLACE_VALUE = "replace_value"
+    """Replace every value of the keys in `fields` with `value` (any JSON, default null):
+    a field of the wrong type, e.g. ``{"soc": "abc"}`` or ``{"chargePower": {}}``."""
     RATE_LIMIT = "rate_limit"
     """Answer 429 with Retry-After (`retry_after`, default "30")."""
     AUTH = "auth"
@@ -77,7 +81,9 @@ _SHORT_CIRCUIT: Final = frozenset(
         FaultKind.AUTH,
     }
 )
-_JSON_TRANSFORMS: Final = frozenset({FaultKind.UNKNOWN_ENUM, FaultKind.MISSING_FIELDS})
+_JSON_TRANSFORMS: Final = frozenset(
+    {FaultKind.UNKNOWN_ENUM, FaultKind.MISSING_FIELDS, FaultKind.REPLACE_VALUE}
+)
 _BODY_REPLACEMENTS: Final = frozenset({FaultKind.TRUNCATED, FaultKind.MALFORMED})
 _ids = itertools.count(1)
 
@@ -104,8 +110,9 @@ class Fault:
     """Regex searched in the full request path."""
     method: str | None = None
     vehicle_id: str | None = None
-    """Matches when the id is a path segment or query value; for UNKNOWN_ENUM and
-    MISSING_FIELDS on list answers, only the JSON objects whose "id" is this id change."""
+    """Matches when the id is a path segment or query value; for UNKNOWN_ENUM,
+    MISSING_FIELDS and REPLACE_VALUE on list answers, only the JSON objects whose "id"
+    is this id change."""
     status: int | None = None
     """None: the kind's default (STATUS 503, HTML 502, RATE_LIMIT 429, AUTH 401)."""
     delay: float = 0.0
@@ -113,6 +120,8 @@ class Fault:
     detail: str | None = None
     """The error body's explanation (STATUS and AUTH); None: a generic one."""
     fields: tuple[str, ...] = ()
+    value: Any = None
+    """What REPLACE_VALUE puts in the `fields` (any JSON)."""
     times: int | None = None
     """Remaining uses; None = until removed. Removed automatically when used up."""
     start: datetime | None = None
@@ -181,7 +190,7 @@ class Fault:
             raise TypeError("a fault must be a JSON object")
         allowed = {
             "kind", "provider", "path", "method", "vehicle_id", "status", "delay",
-            "retry_after", "detail", "fields", "times", "start", "end",
+            "retry_after", "detail", "fields", "value", "times", "start", "end",
         }  # fmt: skip
         unknown = set(data) - allowed
         if unknown:
@@ -220,6 +229,7 @@ class Fault:
             retry_after=data.get("retry_after"),
             detail=data.get("detail"),
             fields=tuple(fields),
+            value=data.get("value"),
             times=times,
             start=_parse_time(data.get("start"), "start"),
             end=_parse_time(data.get("end"), "end"),
@@ -239,6 +249,7 @@ class Fault:
             "retry_after": self.retry_after,
             "detail": self.detail,
             "fields": list(self.fields),
+            "value": self.value,
             "times": self.times,
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
@@ -440,6 +451,8 @@ class FaultInjector:
             for target in targets:
                 if fault.kind is FaultKind.UNKNOWN_ENUM:
                     replace_values(target, keys)
+                elif fault.kind is FaultKind.REPLACE_VALUE:
+                    replace_values(target, keys, copy.deepcopy(fault.value))
                 else:
                     remove_keys(target, keys)
             self._use(fault)

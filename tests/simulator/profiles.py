@@ -62,8 +62,15 @@ class ProviderProfile:
     """Fields the API may leave out; a client reads None for them."""
     harmless_missing_fields: tuple[str, ...]
     """The optional fields whose absence costs only their values, no feature."""
-    strict_item_field: str
-    """A field of a vehicle list item whose unknown value makes just that item unreadable."""
+    strict_item_field: str | None
+    """A structural field of a vehicle list item (an object the parse needs): a value of
+    the wrong type there makes just that item unreadable. None: the item has no
+    structure besides the object holding its id."""
+    value_field: str
+    """A field holding one vehicle's value (in its list item or its own request): a value
+    of the wrong type there costs only that value."""
+    value_entity: str
+    """The key of the entity ``value_field`` feeds (it reads unknown meanwhile)."""
 
     @property
     def uses_access_token(self) -> bool:
@@ -140,7 +147,9 @@ _PROFILES: Final = (
             "batteryCapacity",
         ),
         harmless_missing_fields=("soc", "range", "timestamp", "batteryCapacity"),
-        strict_item_field="year",
+        strict_item_field="attributes",
+        value_field="soc",
+        value_entity="state_of_charge",
     ),
     ProviderProfile(
         name="chargeye",
@@ -180,7 +189,9 @@ _PROFILES: Final = (
             "targetSoC",
             "energykWh",
         ),
-        strict_item_field="fullChargeEnergykWh",
+        strict_item_field=None,
+        value_field="fullChargeEnergykWh",
+        value_entity="battery_capacity",
     ),
     ProviderProfile(
         name="jedlix",
@@ -229,6 +240,8 @@ _PROFILES: Final = (
         ),
         harmless_missing_fields=("batteryLevel", "updatedAt", "details"),
         strict_item_field="details",
+        value_field="batteryLevel",
+        value_entity="state_of_charge",
     ),
     ProviderProfile(
         name="evenergy",
@@ -282,7 +295,9 @@ _PROFILES: Final = (
             "description",
             "battery_size_watt_hours",
         ),
-        strict_item_field="maximum_charge_limit_percentage",
+        strict_item_field="latest_status_log",
+        value_field="state_of_charge_percentage",
+        value_entity="state_of_charge",
     ),
 )
 

@@ -170,6 +170,32 @@ async def test_missing_fields_removes_keys_everywhere(
         assert item["state"] in {"CHARGING", "DISCONNECTED"}
 
 
+async def test_replace_value_puts_any_json_in_one_vehicles_field(
+    sim: Simulator, fake_server: SimulatorServer, client_session: aiohttp.ClientSession
+) -> None:
+    """REPLACE_VALUE gives the named keys a value of any type; vehicle_id narrows it.
+
+    Set over the admin API too, as JSON; each answer gets its own copy of the value.
+    """
+    sim.faults.add(
+        Fault(kind=FaultKind.REPLACE_VALUE, vehicle_id="v2", fields=("soc",), value={})
+    )
+    _, _, body, _ = await _get(client_session, fake_server, "/fake/vehicles")
+    assert [item["soc"] for item in json.loads(body)["items"]] == [50, {}]
+    sim.faults.clear()
+    async with client_session.post(
+        f"{fake_server.url}/_admin/faults",
+        json={"kind": "replace_value", "fields": ["state", "brand"], "value": [1]},
+    ) as response:
+        assert response.status == 201
+        fault = sim.faults.get((await response.json())["id"])
+    assert fault is not None
+    assert fault.to_json()["value"] == [1]
+    _, _, body, _ = await _get(client_session, fake_server, "/fake/vehicles/v1")
+    item = json.loads(body)
+    assert (item["state"], item["details"]["brand"], item["soc"]) == ([1], [1], 50)
+
+
 async def test_faults_for_one_vehicle_only(
     sim: Simulator, fake_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> None:
@@ -321,6 +347,7 @@ async def test_faults_over_the_admin_api(
         {"kind": "status", "start": "yesterday"},
         {"kind": "status", "colour": "red"},
         {"kind": "missing_fields", "fields": "soc"},
+        {"kind": "replace_value", "value": 1},
         ["status"],
     ],
 )

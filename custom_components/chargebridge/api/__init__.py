@@ -25,6 +25,7 @@ from .errors import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
+    ProviderValueError,
     UnsupportedError,
     UnsupportedFeatureError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "ProviderRejectedError",
     "ProviderResponseError",
     "ProviderTimeoutError",
+    "ProviderValueError",
     "RateLimit",
     "Schedule",
     "UnsupportedError",

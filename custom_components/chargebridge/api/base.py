@@ -39,6 +39,7 @@ from .errors import (
     ProviderRejectedError,
     ProviderResponseError,
     ProviderTimeoutError,
+    ProviderValueError,
     UnsupportedError,
 )
 from .models import (
@@ -198,6 +199,18 @@ def problem_detail(data: Any) -> str | None:
     return None
 
 
+def of_vehicle(
+    faults: Iterable[ChargeBridgeError], vehicle_id: str
+) -> list[ChargeBridgeError]:
+    """Return ``faults`` with each value fault attributed to ``vehicle_id``."""
+    return [
+        fault.of_vehicle(vehicle_id)
+        if isinstance(fault, ProviderValueError) and fault.vehicle_id is None
+        else fault
+        for fault in faults
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     """A decoded response: status, headers and JSON (None for an empty body)."""
@@ -296,15 +309,21 @@ class Provider(ABC):
         """Check the credentials with one cheap call; return the account's stable identity."""
 
     async def async_get_fleet(self) -> Fleet:
-        """Fetch every vehicle with its state in the fewest requests the API allows."""
+        """Fetch every vehicle with its state in the fewest requests the API allows.
+
+        Reads are lenient: a value that cannot be read costs that value only (None, and
+        a ProviderValueError naming the field and the vehicle in ``Fleet.problems``);
+        an unreadable id or structure costs that vehicle (its ``error``).
+        """
         problems: list[ChargeBridgeError] = []
         order: dict[str, None] = {}
         """Every vehicle id in the provider's list order (readable or not)."""
         snapshots: dict[str, VehicleSnapshot] = {}
         unreadable: dict[str, VehicleSnapshot] = {}
         for path, item in await self._async_list_vehicles():
+            faults: list[ChargeBridgeError] = []
             try:
-                snapshot = self._parse_vehicle(Payload(self.name, item, path))
+                snapshot = self._parse_vehicle(Payload(self.name, item, path, faults))
             except ProviderResponseError as err:
                 problems.append(err)
                 if (vehicle_id := self._unreadable_item_id(item)) is not None:
@@ -314,13 +333,24 @@ class Provider(ABC):
             if snapshot is not None:
                 snapshots[snapshot.vehicle.id] = snapshot
                 order.setdefault(snapshot.vehicle.id)
+                problems.extend(of_vehicle(faults, snapshot.vehicle.id))
         self._forget_gone(snapshots, unreadable)
 
         wanted = [s for s in snapshots.values() if self._needs_enrichment(s)]
+        if len(wanted) < len(snapshots):
+            enriched = {snapshot.vehicle.id for snapshot in wanted}
+            for vehicle_id, snapshot in snapshots.items():
+                if vehicle_id not in enriched:
+                    cached = self._cached_faults(snapshot)
+                    problems.extend(of_vehicle(cached, vehicle_id))
         if wanted:
 
             async def enrich(snapshot: VehicleSnapshot) -> VehicleSnapshot:
-                return await self._async_enrich(snapshot, problems)
+                found: list[ChargeBridgeError] = []
+                try:
+                    return await self._async_enrich(snapshot, found)
+                finally:
+                    problems.extend(of_vehicle(found, snapshot.vehicle.id))
 
             results = await self._gather_per_vehicle(wanted, enrich)
             for snapshot, result in zip(wanted, results, strict=True):
@@ -390,9 +420,21 @@ class Provider(ABC):
     ) -> VehicleSnapshot:
         """Add what only a per-vehicle request tells; raising costs this vehicle only.
 
-        A failure that costs only a value is appended to ``problems`` instead.
+        A failure that costs only a value is appended to ``problems`` instead. Read the
+        responses leniently, ``Payload(self.name, data, path, problems)``: a value that
+        cannot be read is None and its fault joins ``problems`` (the template names the
+        vehicle).
         """
         return snapshot
+
+    def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
+        """Return the value faults of cached per-vehicle data this refresh shows again.
+
+        Data read by an earlier refresh's ``_async_enrich`` and not re-read this time
+        still has the values it could not read: reporting them again keeps the fault
+        logged once while it lasts, not "resolved" until the next read.
+        """
+        return ()
 
     async def _async_notices(
         self, problems: list[ChargeBridgeError]

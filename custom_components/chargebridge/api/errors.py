@@ -9,6 +9,11 @@ provider's own problem ``detail``, never from request headers or bodies.
 
 from __future__ import annotations
 
+import re
+
+_INDEX = re.compile(r"\[[^\]]*\]")
+"""A list index or a vehicle id in a field path: ``[2]``, ``[page 1]``, ``[abc]``."""
+
 
 class ChargeBridgeError(Exception):
     """Base class: anything a provider client raises on purpose."""
@@ -78,6 +83,37 @@ class ProviderResponseError(ChargeBridgeError):
         """Keep the offending field."""
         super().__init__(provider, message if field is None else f"{message} ({field})")
         self.field = field
+
+
+class ProviderValueError(ProviderResponseError):
+    """One value the provider sent could not be read while reading the fleet.
+
+    It costs that value only (read as None: its entity shows unknown), never the vehicle:
+    never a vehicle's ``error``, never a repair issue. ``field`` is the value's dotted path;
+    ``vehicle_id`` the vehicle it belongs to, once the fleet template knows it. The value
+    itself is never kept: it could be a secret.
+    """
+
+    def __init__(
+        self, provider: str, reason: str, field: str, vehicle_id: str | None = None
+    ) -> None:
+        """Keep the reason, the field and the vehicle."""
+        super().__init__(provider, reason, field)
+        self.reason = reason
+        self.field: str = field
+        self.vehicle_id = vehicle_id
+
+    @property
+    def field_pattern(self) -> str:
+        """The field with list indices and ids left out: the same for every vehicle.
+
+        ``devices[2].soc`` and ``devices[7].soc`` are both ``devices[].soc``.
+        """
+        return _INDEX.sub("[]", self.field)
+
+    def of_vehicle(self, vehicle_id: str) -> ProviderValueError:
+        """Return the same fault, attributed to ``vehicle_id``."""
+        return ProviderValueError(self.provider, self.reason, self.field, vehicle_id)
 
 
 class ProviderRejectedError(ChargeBridgeError):

@@ -236,7 +236,7 @@ def parse_state(provider: str, vehicle: Payload) -> VehicleState:
                 provider, "wrong type for field", f"{vehicle.path}.latest_status_log"
             )
         return VehicleState(battery_capacity_wh=capacity)
-    log = Payload(provider, raw, f"{vehicle.path}.latest_status_log")
+    log = Payload(provider, raw, f"{vehicle.path}.latest_status_log", vehicle.faults)
     return VehicleState(
         state_of_charge=log.opt_float("state_of_charge_percentage"),
         charging_status=charging_status(log),
@@ -265,13 +265,14 @@ def _make_and_model(provider: str, vehicle: Payload) -> tuple[str | None, str | 
     trim = vehicle.data.get("trim")
     if not isinstance(trim, dict):
         return None, None
-    model = Payload(provider, trim, f"{vehicle.path}.trim").data.get("model")
+    model = trim.get("model")
     if not isinstance(model, dict):
         return None, None
-    model_payload = Payload(provider, model, f"{vehicle.path}.trim.model")
+    faults = vehicle.faults
+    model_payload = Payload(provider, model, f"{vehicle.path}.trim.model", faults)
     make = model_payload.data.get("make")
     make_name = (
-        Payload(provider, make, f"{vehicle.path}.trim.model.make").opt_str("name")
+        Payload(provider, make, f"{model_payload.path}.make", faults).opt_str("name")
         if isinstance(make, dict)
         else None
     )

@@ -268,7 +268,7 @@ class HivenClient(Provider):
         vehicle_id = snapshot.vehicle.id
         response = await self._request("GET", self._v1(f"/devices/{vehicle_id}/status"))
         state = _parse_status(
-            Payload(self.name, response.data, f"status[{vehicle_id}]"),
+            Payload(self.name, response.data, f"status[{vehicle_id}]", problems),
             snapshot.state.battery_capacity_wh,
         )
         snapshot = replace(snapshot, state=state)
@@ -278,7 +278,7 @@ class HivenClient(Provider):
         ):
             return snapshot
         try:
-            schedule = await self._async_get_schedule(vehicle_id)
+            schedule = await self._async_get_schedule(vehicle_id, problems)
         except (ProviderAuthError, ProviderForbiddenError, ProviderRateLimitError):
             raise
         except ProviderRejectedError as err:
@@ -290,12 +290,14 @@ class HivenClient(Provider):
             return snapshot
         return replace(snapshot, schedule=schedule)
 
-    async def _async_get_schedule(self, vehicle_id: str) -> Schedule:
+    async def _async_get_schedule(
+        self, vehicle_id: str, faults: list[ChargeBridgeError]
+    ) -> Schedule:
         response = await self._request(
             "GET", self._v2(f"/devices/{vehicle_id}/smart-charging/schedule")
         )
         return _parse_schedule(
-            Payload(self.name, response.data, f"schedule[{vehicle_id}]")
+            Payload(self.name, response.data, f"schedule[{vehicle_id}]", faults)
         )
 
     async def async_get_preferences(self, vehicle_id: str) -> ChargingPreferences:
@@ -443,7 +445,7 @@ def _percent(data: Payload, key: str) -> int | None:
 
 
 def _opt_hhmm(data: Payload, key: str) -> time | None:
-    """Read a local ``HH:mm`` ready-by time (seconds tolerated); garbage names the field."""
+    """Read a local ``HH:mm`` ready-by time (seconds tolerated); garbage is a value fault."""
     value = data.opt_str(key)
     if value is None or value == "":
         return None
@@ -454,9 +456,8 @@ def _opt_hhmm(data: Payload, key: str) -> time | None:
         hour, minute = int(parts[0]), int(parts[1])
         if hour < 24 and minute < 60:
             return time(hour, minute)
-    raise ProviderResponseError(
-        data.provider, "not an HH:mm time", f"{data.path}.{key}" if data.path else key
-    )
+    data.value_fault(key, "not an HH:mm time")
+    return None
 
 
 def _parse_status(data: Payload, fallback_capacity_wh: float | None) -> VehicleState:
@@ -491,11 +492,11 @@ def _parse_schedule(data: Payload) -> Schedule:
                 if start.tzinfo is None:
                     start = start.replace(tzinfo=UTC)
                 start = start.astimezone(UTC)
-                slots.append(ChargingSlot(start=start, end=start + SLOT_LENGTH))
+                end = start + SLOT_LENGTH
             except (ValueError, OverflowError):
-                raise ProviderResponseError(
-                    data.provider, "not an ISO hour", f"{hours.path}.{key}"
-                ) from None
+                hours.value_fault(key, "not an ISO hour")
+                continue
+            slots.append(ChargingSlot(start=start, end=end))
     slots.sort(key=lambda slot: slot.start)
     return Schedule(
         next_departure=data.opt_datetime("readyTime"),

@@ -164,20 +164,15 @@ def merged_charge_settings(
 # Parsing: module-level so property-based tests can feed them anything.
 
 
-def _wrong(payload: Payload, key: str) -> ProviderResponseError:
-    """Build the error for a field of the wrong type or value, naming its path."""
-    where = f"{payload.path}.{key}" if payload.path else key
-    return ProviderResponseError(NAME, "wrong type for field", where)
-
-
 def _hhmm(payload: Payload, key: str) -> time | None:
-    """Read a provider "HH:mm" (seconds tolerated), or None."""
+    """Read a provider "HH:mm" (seconds tolerated), or None; garbage is a value fault."""
     value = payload.opt_str(key)
     if value is None or value == "":
         return None
     match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?", value)
     if match is None or int(match[1]) > 23 or int(match[2]) > 59:
-        raise _wrong(payload, key)
+        payload.value_fault(key, "not an HH:mm time")
+        return None
     return time(int(match[1]), int(match[2]))
 
 
@@ -215,14 +210,20 @@ def parse_charge_state(payload: Payload | None) -> VehicleState:
 
 
 def parse_capabilities(payload: Payload, *, has_range: bool) -> Capabilities:
-    """Read a vehicle's ``capabilities`` strings (unknown strings are ignored)."""
+    """Read a vehicle's ``capabilities`` strings (unknown strings are ignored).
+
+    ``isConnectable`` present but unreadable keeps boost: a value we cannot read must not
+    take an entity away (its state is unknown, and the provider refuses what it cannot do).
+    """
     names = payload.opt_list("capabilities")
     for index, item in enumerate(names):
         if not isinstance(item, str):
             raise ProviderResponseError(
                 NAME, "wrong type for field", f"{payload.path}.capabilities[{index}]"
             )
-    connectable = bool(payload.opt_bool("isConnectable"))
+    connectable = payload.opt_bool("isConnectable")
+    if connectable is None:
+        connectable = payload.has("isConnectable")
     return _capabilities(tuple(names), has_range=has_range, connectable=connectable)
 
 
@@ -253,12 +254,15 @@ def parse_vehicle(payload: Payload) -> tuple[Vehicle, VehicleState]:
     model = details.opt_str("model") if details else None
     version = details.opt_str("version") if details else None
     full_model = " ".join(part for part in (model, version) if part) or None
-    state = parse_charge_state(payload.opt_obj("chargeState"))
+    charge_state = payload.opt_obj("chargeState")
+    state = parse_charge_state(charge_state)
     connected = payload.opt_bool("isConnected")
+    # A range that is sent but unreadable keeps its entity: the feature follows the field.
+    has_range = charge_state is not None and charge_state.has("range")
     vehicle = Vehicle(
         id=vehicle_id,
         name=" ".join(part for part in (make, model) if part) or vehicle_id,
-        capabilities=parse_capabilities(payload, has_range=state.range_km is not None),
+        capabilities=parse_capabilities(payload, has_range=has_range),
         make=make,
         model=full_model,
         link_broken=connected is False,
@@ -276,6 +280,8 @@ class ChargeSettings:
     departure_times: Mapping[Weekday, time]
     time_zone: str | None
     fetched: datetime
+    faults: tuple[ChargeBridgeError, ...] = ()
+    """The values a lenient read could not read (reported again while cached)."""
 
     def preferences(self, boost: bool | None) -> ChargingPreferences:
         """Return the normalized preferences, with the boost state when it is known."""
@@ -291,9 +297,15 @@ class ChargeSettings:
         return next_departure(self.departure_times, self.time_zone, now)
 
 
-def parse_charge_settings(data: Any, path: str, fetched: datetime) -> ChargeSettings:
-    """Read a charge-settings object."""
-    payload = Payload(NAME, data, path)
+def parse_charge_settings(
+    data: Any,
+    path: str,
+    fetched: datetime,
+    faults: list[ChargeBridgeError] | None = None,
+) -> ChargeSettings:
+    """Read a charge-settings object (leniently with ``faults``, see ``Payload``)."""
+    found: list[ChargeBridgeError] | None = None if faults is None else []
+    payload = Payload(NAME, data, path, found)
     departures: dict[Weekday, time] = {}
     times = payload.opt_obj("departureTimes")
     if times is not None:
@@ -301,14 +313,18 @@ def parse_charge_settings(data: Any, path: str, fetched: datetime) -> ChargeSett
             ready = _hhmm(times, key)
             if ready is not None:
                 departures[day] = ready
-    return ChargeSettings(
+    settings = ChargeSettings(
         raw=payload.data,
         smart_charging=payload.opt_bool("isSmartChargingEnabled"),
         target_soc=payload.opt_int("desiredBatteryLevel"),
         departure_times=departures,
         time_zone=payload.opt_str(TIME_ZONE_KEY),
         fetched=fetched,
+        faults=tuple(found or ()),
     )
+    if faults is not None:
+        faults.extend(settings.faults)
+    return settings
 
 
 def next_departure(
@@ -502,11 +518,19 @@ class JedlixClient(Provider):
         host = urlsplit(self.api_url).hostname or self.api_url
         return Account(unique_id=f"{host}_{self.user_id}", title=self.title)
 
-    async def async_get_charge_settings(self, vehicle_id: str) -> ChargeSettings:
-        """Read one vehicle's charge settings (always from the API) and cache them."""
+    async def async_get_charge_settings(
+        self, vehicle_id: str, faults: list[ChargeBridgeError] | None = None
+    ) -> ChargeSettings:
+        """Read one vehicle's charge settings (always from the API) and cache them.
+
+        With ``faults`` (the fleet's read) an unreadable value is None and recorded there.
+        """
         response = await self._request("GET", self._settings_url(vehicle_id))
         settings = parse_charge_settings(
-            response.data, f"vehicles[{vehicle_id}].chargeSettings", self.clock()
+            response.data,
+            f"vehicles[{vehicle_id}].chargeSettings",
+            self.clock(),
+            faults,
         )
         self._settings[vehicle_id] = settings
         return settings
@@ -589,8 +613,12 @@ class JedlixClient(Provider):
     async def _async_enrich(
         self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
     ) -> VehicleSnapshot:
-        await self.async_get_charge_settings(snapshot.vehicle.id)
+        await self.async_get_charge_settings(snapshot.vehicle.id, problems)
         return self._snapshot(snapshot.vehicle, snapshot.state)
+
+    def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
+        settings = self._settings.get(snapshot.vehicle.id)
+        return () if settings is None else settings.faults
 
     def _snapshot(self, vehicle: Vehicle, state: VehicleState) -> VehicleSnapshot:
         """Build the snapshot with preferences and next departure from cached settings."""

@@ -2,6 +2,12 @@
 
 Every client parses through ``Payload``, so a bad value is reported the same way for every
 provider: ``<provider>: <what> (<dotted path of the field>)``.
+
+Two ways to meet a value that cannot be read. Strict (the default: writes, validation,
+tokens) raises ProviderResponseError. Lenient (a ``faults`` list: the fleet's reads) costs
+that value only: it reads None and a ProviderValueError joins ``faults``. Ids and structure
+(``req_str``, ``opt_obj``, ``opt_list``, ``objects``) raise either way: without them the
+parse cannot go on.
 """
 
 from __future__ import annotations
@@ -11,36 +17,62 @@ from datetime import UTC, datetime
 import math
 from typing import Any
 
-from .errors import ProviderResponseError
+from .errors import ChargeBridgeError, ProviderResponseError, ProviderValueError
 
 MAX_EXACT_INT = 2**53
 """Whole numbers up to this size convert to float exactly (and never overflow)."""
+WRONG_TYPE = "wrong type for field"
+"""The reason of a value of the wrong type or form."""
 
 
 class Payload:
-    """A JSON object read tolerantly: missing optional fields give None, wrong types raise.
+    """A JSON object read tolerantly: missing optional fields give None.
 
-    Every error names the provider and the dotted path of the field, e.g.
+    A wrong type raises, or (with ``faults``) reads None and is recorded there. Every
+    error names the provider and the dotted path of the field, e.g.
     ``hiven: wrong type for field (devices[2].attributes.year)``.
     """
 
-    __slots__ = ("data", "path", "provider")
+    __slots__ = ("data", "faults", "path", "provider")
 
-    def __init__(self, provider: str, data: Any, path: str) -> None:
-        """Wrap ``data``; it must be a JSON object."""
+    def __init__(
+        self,
+        provider: str,
+        data: Any,
+        path: str,
+        faults: list[ChargeBridgeError] | None = None,
+    ) -> None:
+        """Wrap ``data``; it must be a JSON object.
+
+        With ``faults``, a value that cannot be read is None and a ProviderValueError is
+        appended (nested payloads share the list); without, it raises.
+        """
         if not isinstance(data, dict):
             raise ProviderResponseError(provider, "expected a JSON object", path)
         self.provider = provider
         self.data: dict[str, Any] = data
         self.path = path
+        self.faults = faults
 
     def _where(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def _wrong(self, key: str) -> ProviderResponseError:
-        return ProviderResponseError(
-            self.provider, "wrong type for field", self._where(key)
-        )
+        return ProviderResponseError(self.provider, WRONG_TYPE, self._where(key))
+
+    def value_fault(self, key: str, reason: str = WRONG_TYPE) -> None:
+        """Report that the value of ``key`` cannot be read: raise, or record it (lenient).
+
+        For a client's own value readers (e.g. an ``HH:mm`` time): after this the value
+        reads None. A field is recorded once, however often it is read.
+        """
+        where = self._where(key)
+        if self.faults is None:
+            raise ProviderResponseError(self.provider, reason, where)
+        for fault in self.faults:
+            if isinstance(fault, ProviderValueError) and fault.field == where:
+                return
+        self.faults.append(ProviderValueError(self.provider, reason, where))
 
     def has(self, key: str) -> bool:
         """Tell whether ``key`` is present and not null."""
@@ -51,16 +83,19 @@ class Payload:
         value = self.data.get(key)
         if value is None or isinstance(value, str):
             return value
-        raise self._wrong(key)
+        self.value_fault(key)
+        return None
 
     def req_str(self, key: str) -> str:
-        """Return a string that must be there (ids)."""
-        value = self.opt_str(key)
+        """Return a string that must be there (ids): always raises when it is not."""
+        value = self.data.get(key)
+        if isinstance(value, str) and value:
+            return value
         if value is None or value == "":
             raise ProviderResponseError(
                 self.provider, "missing required field", self._where(key)
             )
-        return value
+        raise self._wrong(key)
 
     def opt_float(self, key: str) -> float | None:
         """Return a finite number (ints accepted; numeric strings too, some APIs quote them)."""
@@ -75,13 +110,15 @@ class Payload:
         if kind is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             return float(value)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise self._wrong(key)
+            self.value_fault(key)
+            return None
         try:
             number = float(value)
         except (ValueError, OverflowError):
-            raise self._wrong(key) from None
+            number = math.nan
         if not math.isfinite(number):
-            raise self._wrong(key)
+            self.value_fault(key)
+            return None
         return number
 
     def opt_int(self, key: str) -> int | None:
@@ -90,7 +127,8 @@ class Payload:
         if value is None:
             return None
         if value != int(value):
-            raise self._wrong(key)
+            self.value_fault(key)
+            return None
         return int(value)
 
     def opt_bool(self, key: str) -> bool | None:
@@ -98,7 +136,8 @@ class Payload:
         value = self.data.get(key)
         if value is None or isinstance(value, bool):
             return value
-        raise self._wrong(key)
+        self.value_fault(key)
+        return None
 
     def opt_datetime(self, key: str) -> datetime | None:
         """Return a timestamp as aware UTC, in any form a plain "string" field may take.
@@ -110,29 +149,10 @@ class Payload:
         value = self.data.get(key)
         if value is None:
             return None
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                epoch = _epoch_seconds(text)
-            else:
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=UTC)
-                try:
-                    return parsed.astimezone(UTC)
-                except (ValueError, OverflowError):
-                    raise self._wrong(key) from None
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            epoch = _epoch_seconds(value)
-        else:
-            raise self._wrong(key)
-        if epoch is None:
-            raise self._wrong(key)
-        try:
-            return datetime.fromtimestamp(epoch, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise self._wrong(key) from None
+        when = _timestamp(value)
+        if when is None:
+            self.value_fault(key)
+        return when
 
     def opt_epoch_ms(self, key: str) -> datetime | None:
         """Milliseconds since the epoch, as aware UTC."""
@@ -142,7 +162,8 @@ class Payload:
         try:
             return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
-            raise self._wrong(key) from None
+            self.value_fault(key)
+            return None
 
     def opt_obj(self, key: str) -> Payload | None:
         """Return a nested object, or None."""
@@ -151,7 +172,7 @@ class Payload:
             return None
         if not isinstance(value, dict):
             raise self._wrong(key)
-        return Payload(self.provider, value, self._where(key))
+        return Payload(self.provider, value, self._where(key), self.faults)
 
     def opt_list(self, key: str) -> list[Any]:
         """Return a list (empty when missing or null)."""
@@ -164,16 +185,19 @@ class Payload:
 
     def objects(self, key: str) -> list[Payload]:
         """Return a list of objects, each wrapped with its index in the path."""
-        where, provider = self._where(key), self.provider
+        where, provider, faults = self._where(key), self.provider, self.faults
         return [
-            Payload(provider, item, f"{where}[{index}]")
+            Payload(provider, item, f"{where}[{index}]", faults)
             for index, item in enumerate(self.opt_list(key))
         ]
 
     def opt_enum[T](
         self, key: str, mapping: Mapping[str, T], unknown: T, *, fold_case: bool = True
     ) -> T | None:
-        """Map a vendor enum string; unknown strings give ``unknown`` (enums may grow)."""
+        """Map a vendor enum string; unknown strings give ``unknown`` (enums may grow).
+
+        A value that is no string at all is a wrong type (see ``opt_str``).
+        """
         value = self.opt_str(key)
         if value is None:
             return None
@@ -199,6 +223,33 @@ def payload_list(provider: str, data: Any, path: str) -> list[Payload]:
 
 EPOCH_MS_ABOVE = 10**11
 """An epoch number this large is milliseconds (10**11 s lies in the year 5138)."""
+
+
+def _timestamp(value: object) -> datetime | None:
+    """Read a timestamp as aware UTC (see ``Payload.opt_datetime``); None if unreadable."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            epoch = _epoch_seconds(text)
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except (ValueError, OverflowError):
+                return None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        epoch = _epoch_seconds(value)
+    else:
+        return None
+    if epoch is None:
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _epoch_seconds(value: str | float) -> float | None:
