@@ -1,0 +1,236 @@
+"""The automation blueprints: each loads with Home Assistant's schema, and fires.
+
+Each test puts the repository's blueprint where Home Assistant looks for it
+(``<config>/blueprints/automation/chargebridge/``), makes an automation of it with the
+integration's entities as inputs, and drives the car in the simulator until it fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+from pathlib import Path
+import shutil
+from typing import Any
+
+from homeassistant.components import automation
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_service,
+)
+
+from custom_components.chargebridge.const import DOMAIN
+from tests.simulator import Simulator, SimVehicle
+
+from .conftest import Advance
+
+BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" / DOMAIN
+
+
+@pytest.fixture(autouse=True)
+async def blueprint_folder(hass: HomeAssistant, tmp_path: Path) -> AsyncGenerator[Path]:
+    """Give Home Assistant a config folder holding the repository's blueprints.
+
+    The automations are switched off at the end, which stops their time triggers.
+    """
+    hass.config.config_dir = str(tmp_path)
+    folder = tmp_path / "blueprints" / "automation" / DOMAIN
+    shutil.copytree(BLUEPRINTS, folder)
+    yield folder
+    if hass.services.has_service(automation.DOMAIN, "turn_off"):
+        await hass.services.async_call(
+            automation.DOMAIN, "turn_off", {"entity_id": "all"}, blocking=True
+        )
+
+
+def car_entity(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    vehicle: SimVehicle,
+    domain: str,
+    key: str,
+) -> str:
+    """Return the entity id of one of the car's entities."""
+    unique_id = f"{entry.data['provider']}_{vehicle.id}_{key}"
+    found = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
+    assert found is not None, unique_id
+    return found
+
+
+async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) -> None:
+    """Set up one automation made of the blueprint ``name`` with ``inputs``."""
+    assert await async_setup_component(
+        hass,
+        automation.DOMAIN,
+        {
+            automation.DOMAIN: {
+                "id": name.removesuffix(".yaml"),
+                "alias": name.removesuffix(".yaml"),
+                "use_blueprint": {"path": f"{DOMAIN}/{name}", "input": inputs},
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get(f"automation.{name.removesuffix('.yaml')}")
+    assert state is not None
+    assert state.state == "on"
+
+
+async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
+    """Move time to the coordinator's next refresh."""
+    interval = entry.runtime_data.coordinator.update_interval
+    assert interval is not None
+    await advance(interval.total_seconds() + 1)
+
+
+def quiet(vehicle: SimVehicle, *, soc: float, plugged_in: bool) -> None:
+    """Hold the car still at ``soc``, plugged in or not."""
+    vehicle.routine = False
+    vehicle.soc = soc
+    if plugged_in and not vehicle.plugged_in:
+        vehicle.plug_in()
+    elif not plugged_in and vehicle.plugged_in:
+        vehicle.unplug()
+
+
+async def test_every_blueprint_loads_with_home_assistant_schema(
+    hass: HomeAssistant, blueprint_folder: Path
+) -> None:
+    """Home Assistant reads each blueprint file as a valid automation blueprint."""
+    blueprints = automation.async_get_blueprints(hass)
+    files = sorted(path.name for path in blueprint_folder.glob("*.yaml"))
+    assert files == sorted(path.name for path in BLUEPRINTS.glob("*.yaml"))
+    assert len(files) >= 2
+    for name in files:
+        blueprint = await blueprints.async_get_blueprint(f"{DOMAIN}/{name}")
+        assert blueprint.domain == automation.DOMAIN
+        assert blueprint.metadata["name"].startswith("ChargeBridge: ")
+        assert blueprint.metadata["source_url"].endswith(
+            f"blueprints/automation/{DOMAIN}/{name}"
+        )
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+async def test_low_and_unplugged_notifies_at_the_time(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """With the default action: a notification naming the car and its level, at the time."""
+    vehicle = next(iter(sim.hiven.fleet))
+    quiet(vehicle, soc=20, plugged_in=False)
+    await next_poll(init_integration, advance)
+    notifications = async_mock_service(hass, "persistent_notification", "create")
+    at = dt_util.now() + timedelta(minutes=10)
+    await use_blueprint(
+        hass,
+        "low_and_unplugged.yaml",
+        {
+            "state_of_charge": car_entity(
+                hass, init_integration, vehicle, "sensor", "state_of_charge"
+            ),
+            "plugged_in": car_entity(
+                hass, init_integration, vehicle, "binary_sensor", "plugged_in"
+            ),
+            "at": at.strftime("%H:%M:%S"),
+        },
+    )
+    await advance(5 * 60)
+    assert notifications == []
+    await advance(6 * 60)
+    assert len(notifications) == 1
+    call: ServiceCall = notifications[0]
+    assert call.data["title"] == f"{vehicle.name} is low and unplugged"
+    assert call.data["message"] == f"{vehicle.name} is at 20 % and not plugged in."
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+@pytest.mark.parametrize(
+    ("soc", "plugged_in", "fires"),
+    [(20, False, True), (20, True, False), (60, False, False)],
+)
+async def test_low_and_unplugged_conditions(  # noqa: PLR0917
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+    soc: float,
+    plugged_in: bool,
+    fires: bool,
+) -> None:
+    """Only a car below the level and unplugged at the time is reported."""
+    vehicle = next(iter(sim.hiven.fleet))
+    quiet(vehicle, soc=soc, plugged_in=plugged_in)
+    await next_poll(init_integration, advance)
+    calls = async_mock_service(hass, "test", "notify")
+    at = dt_util.now() + timedelta(minutes=3)
+    await use_blueprint(
+        hass,
+        "low_and_unplugged.yaml",
+        {
+            "state_of_charge": car_entity(
+                hass, init_integration, vehicle, "sensor", "state_of_charge"
+            ),
+            "plugged_in": car_entity(
+                hass, init_integration, vehicle, "binary_sensor", "plugged_in"
+            ),
+            "below": 30,
+            "at": at.strftime("%H:%M:%S"),
+            "notify": [
+                {"action": "test.notify", "data": {"message": "{{ car }}: {{ level }}"}}
+            ],
+        },
+    )
+    await advance(4 * 60)
+    assert [call.data["message"] for call in calls] == (
+        [f"{vehicle.name}: {soc}"] if fires else []
+    )
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+async def test_target_reached_fires_once_when_the_target_is_reached(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """The notification comes when the state of charge reaches the target, once."""
+    vehicle = next(iter(sim.hiven.fleet))
+    quiet(vehicle, soc=70, plugged_in=False)  # the test moves its charge, not the physics
+    vehicle.target_soc = 80
+    await next_poll(init_integration, advance)
+    notifications = async_mock_service(hass, "persistent_notification", "create")
+    await use_blueprint(
+        hass,
+        "target_reached.yaml",
+        {
+            "state_of_charge": car_entity(
+                hass, init_integration, vehicle, "sensor", "state_of_charge"
+            ),
+            "target": car_entity(
+                hass, init_integration, vehicle, "number", "target_soc"
+            ),
+        },
+    )
+    vehicle.soc = 79
+    await next_poll(init_integration, advance)
+    assert notifications == []
+    vehicle.soc = 80
+    await next_poll(init_integration, advance)
+    assert len(notifications) == 1
+    assert notifications[0].data["title"] == f"{vehicle.name} is charged"
+    assert notifications[0].data["message"] == (
+        f"{vehicle.name} reached its target of 80 % (80 % now)."
+    )
+    vehicle.soc = 81
+    await next_poll(init_integration, advance)
+    assert len(notifications) == 1
