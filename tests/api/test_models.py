@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -22,6 +22,9 @@ from custom_components.chargebridge.api import (
     Weekday,
 )
 from custom_components.chargebridge.api.models import (
+    ChargingPeriod,
+    ChargingSlot,
+    charging_periods,
     format_hhmm,
     parse_hhmm,
     validate_update,
@@ -155,3 +158,60 @@ def test_changed_features_ignores_an_empty_weekday_map() -> None:
     assert PreferencesUpdate(
         weekday_ready_times={Weekday.MONDAY: time(8, 0)}, smart_charging=False
     ).changed_features() == {Feature.WEEKDAY_READY_TIMES, Feature.SMART_CHARGING}
+
+
+# --- charging periods ----------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 2, 22, 0, tzinfo=UTC)
+
+
+def _slot(start_h: float, end_h: float, **values: float | None) -> ChargingSlot:
+    return ChargingSlot(
+        start=T0 + timedelta(hours=start_h), end=T0 + timedelta(hours=end_h), **values
+    )
+
+
+def test_charging_periods_merge_adjacent_slots_and_sum_their_energy() -> None:
+    """Back-to-back slots are one period; a gap starts another; energy adds up."""
+    periods = charging_periods(
+        [
+            _slot(2, 3, energy_wh=7000, power_w=7000),
+            _slot(0, 1, energy_wh=5000, power_w=5000),
+            _slot(1, 2, energy_wh=6000, power_w=6500),
+        ],
+        T0 - timedelta(hours=1),
+    )
+    assert periods == (
+        ChargingPeriod(
+            start=T0, end=T0 + timedelta(hours=3), energy_wh=18000, power_w=7000
+        ),
+    )
+    split = charging_periods([_slot(0, 1), _slot(1.5, 2)], T0)
+    assert [(p.start, p.end) for p in split] == [
+        (T0, T0 + timedelta(hours=1)),
+        (T0 + timedelta(hours=1.5), T0 + timedelta(hours=2)),
+    ]
+
+
+def test_charging_periods_keep_current_and_upcoming_only() -> None:
+    """A period that has ended is left out; the one under way stays whole."""
+    slots = [_slot(0, 1), _slot(2, 4)]
+    assert [p.start for p in charging_periods(slots, T0 + timedelta(hours=1))] == [
+        T0 + timedelta(hours=2)
+    ]
+    (current,) = charging_periods(slots, T0 + timedelta(hours=3))
+    assert (current.start, current.end) == (
+        T0 + timedelta(hours=2),
+        T0 + timedelta(hours=4),
+    )
+    assert charging_periods(slots, T0 + timedelta(hours=4)) == ()
+
+
+def test_charging_periods_energy_unknown_if_any_slot_does_not_say() -> None:
+    """An energy that is only partly known is not shown as the sum of the known part."""
+    (period,) = charging_periods(
+        [_slot(0, 1, energy_wh=5000), _slot(1, 2), _slot(2, 2)], T0
+    )
+    assert period.energy_wh is None
+    assert period.power_w is None
+    assert period.end == T0 + timedelta(hours=2)

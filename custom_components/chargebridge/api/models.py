@@ -7,7 +7,7 @@ ready-by times.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
@@ -124,6 +124,13 @@ class Feature(StrEnum):
     """ChargEye depot schedules (arrival, departure, target)."""
     PROVIDER_MESSAGE = "provider_message"
     """Messages the provider sends about the car that need no action (events)."""
+    CHARGING_PLAN = "charging_plan"
+    """The provider publishes when it plans to charge (``Schedule.slots``): the calendar,
+    ``planned_charging`` and ``next_charge_start``/``next_charge_end``."""
+    DEPARTURE_SOC = "departure_soc"
+    """The state of charge the plan reaches by departure (ChargEye's ``endSoc``)."""
+    PLAN_REACHES_TARGET = "plan_reaches_target"
+    """Whether the plan reaches the target (ChargEye's ``reachedTargetSocInSchedule``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,7 +230,10 @@ class PreferencesUpdate:
 
 @dataclass(frozen=True, kw_only=True)
 class ChargingSlot:
-    """A planned stretch of charging (Hiven hourly plan, ChargEye plan segment)."""
+    """A planned stretch of charging (Hiven plan hour, ChargEye segment, ev.energy interval).
+
+    Slots are the provider's own pieces; ``charging_periods`` merges adjacent ones.
+    """
 
     start: datetime
     end: datetime
@@ -239,8 +249,67 @@ class Schedule:
 
     next_departure: datetime | None = None
     slots: tuple[ChargingSlot, ...] = ()
+    """The planned charging (only stretches with power), in time order."""
     time_zone: str | None = None
     """The IANA zone the provider reads the car's local ready-by times in, if it says."""
+    departure_soc: float | None = None
+    """The state of charge the plan reaches by departure, where the provider says."""
+    reaches_target: bool | None = None
+    """Whether the plan reaches the target by departure, where the provider says."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingPeriod:
+    """One contiguous stretch of planned charging: adjacent slots merged."""
+
+    start: datetime
+    end: datetime
+    energy_wh: float | None = None
+    """The energy the provider plans for it; None when any of its slots does not say."""
+    power_w: float | None = None
+    """The highest planned power among its slots, where the provider says."""
+
+
+def charging_periods(
+    slots: Iterable[ChargingSlot], now: datetime
+) -> tuple[ChargingPeriod, ...]:
+    """Merge adjacent or overlapping slots into periods; keep the current and upcoming.
+
+    A period that ended at or before ``now`` is left out; so are empty slots.
+    """
+    periods: list[ChargingPeriod] = []
+    for slot in sorted(slots, key=lambda slot: slot.start):
+        if slot.end <= slot.start:
+            continue
+        last = periods[-1] if periods else None
+        if last is not None and slot.start <= last.end:
+            periods[-1] = ChargingPeriod(
+                start=last.start,
+                end=max(last.end, slot.end),
+                energy_wh=None
+                if last.energy_wh is None or slot.energy_wh is None
+                else last.energy_wh + slot.energy_wh,
+                power_w=_highest(last.power_w, slot.power_w),
+            )
+        else:
+            periods.append(
+                ChargingPeriod(
+                    start=slot.start,
+                    end=slot.end,
+                    energy_wh=slot.energy_wh,
+                    power_w=slot.power_w,
+                )
+            )
+    return tuple(period for period in periods if period.end > now)
+
+
+def _highest(first: float | None, second: float | None) -> float | None:
+    """Return the larger of two optional numbers (None only when both are)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return max(first, second)
 
 
 @dataclass(frozen=True, kw_only=True)
