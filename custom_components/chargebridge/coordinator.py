@@ -79,7 +79,9 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
             window=client.rate_limit_window,
             jitter=jitter,
         )
-        self.issues = AccountIssues(hass, entry, client.title)
+        self.issues = AccountIssues(
+            hass, entry, client.title, can_dismiss=client.dismisses_notices
+        )
         self._problems: set[str] = set()
         self._changed: frozenset[str] | None = None
         """Vehicles the last update changed, added or removed; None: maybe all."""
@@ -246,6 +248,19 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                 },
             )
         )
+
+    async def async_dismiss_issue(self, issue_id: str) -> None:
+        """Dismiss the provider's messages behind a fixable issue, then withdraw the issue.
+
+        The client's error is raised when the provider refuses or cannot be reached: the
+        issue then stays. An issue solved (or no longer fixable) meanwhile is only
+        withdrawn, as the finished flow deletes it anyway; a refresh raises it again while
+        it still applies.
+        """
+        notice = self.issues.dismissable(issue_id)
+        if notice is not None:
+            await self.client.async_dismiss_notice(notice)
+        self.issues.withdraw(issue_id)
 
     def _log_problems(self, fleet: Fleet) -> None:
         """Log each non-fatal problem once while it lasts, and once when it is gone.

@@ -5,12 +5,16 @@ broken car links), of whether its request quota is exhausted and of whether the 
 refused a permission (403) since the last good refresh; ``IssueTracker`` makes
 Home Assistant's issue registry match that, and removes everything when the entry unloads.
 Issues are not persistent: after a restart the first refresh raises them again.
+
+An issue from a provider's message is fixable where the client can dismiss it
+(``Provider.dismisses_notices``): the fix flow (repairs.py) dismisses the messages at the
+provider, and the issue is withdrawn at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -41,6 +45,16 @@ KNOWN_NOTICES = frozenset(
 )
 """Notice codes with their own translated title and description."""
 
+DISMISSABLE_TRANSLATIONS = (KNOWN_NOTICES - {CAR_LINK_BROKEN, CAR_DISABLED}) | {
+    GENERIC_NOTICE
+}
+"""Issues that can come from a provider's message: their texts include the fix flow's.
+
+A broken or disabled car is a state of the car, which no dismissed message would end.
+"""
+FIX_ENTRY_ID = "entry_id"
+"""Key of the config entry's id in a fixable issue's data (the fix flow finds it there)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class RepairIssue:
@@ -49,6 +63,13 @@ class RepairIssue:
     issue_id: str
     translation_key: str
     placeholders: Mapping[str, str]
+    dismiss: ProviderNotice | None = None
+    """The notice the fix flow dismisses at the provider; None: the issue is not fixable."""
+
+    @property
+    def is_fixable(self) -> bool:
+        """Whether the user can resolve the issue from Home Assistant (the fix flow)."""
+        return self.dismiss is not None
 
 
 def notice_issue(
@@ -58,12 +79,14 @@ def notice_issue(
     account: str,
     entry_id: str,
     vehicle_names: Mapping[str, str],
+    can_dismiss: bool = False,
 ) -> RepairIssue:
     """Return the issue for one notice: one per (code, vehicle).
 
     ``{vehicle}`` names the car, or the account (the entry's title) when the notice is
     about no car in particular. Unknown codes get the generic text with the provider's
-    own message.
+    own message. With ``can_dismiss`` (the client dismisses notices), a notice that is a
+    provider's message with an id makes a fixable issue.
     """
     vehicle_id = notice.vehicle_id
     known = notice.code in KNOWN_NOTICES
@@ -77,20 +100,42 @@ def notice_issue(
     }
     if not known:
         placeholders["message"] = notice.message or notice.code
+    translation_key = notice.code if known else GENERIC_NOTICE
+    fixable = (
+        can_dismiss
+        and bool(notice.message_ids)
+        and translation_key in DISMISSABLE_TRANSLATIONS
+    )
     return RepairIssue(
         issue_id=f"{notice.code}_{vehicle_id if vehicle_id is not None else entry_id}",
-        translation_key=notice.code if known else GENERIC_NOTICE,
+        translation_key=translation_key,
         placeholders=placeholders,
+        dismiss=notice if fixable else None,
     )
 
 
+def _same_issue(first: RepairIssue, second: RepairIssue) -> RepairIssue:
+    """Join two notices that make the same issue: fixable only if dismissing ends both."""
+    if first.dismiss is None or second.dismiss is None:
+        return replace(first, dismiss=None)
+    ids = first.dismiss.message_ids
+    ids += tuple(i for i in second.dismiss.message_ids if i not in ids)
+    return replace(first, dismiss=replace(first.dismiss, message_ids=ids))
+
+
 def fleet_issues(
-    fleet: Fleet, *, provider: str, account: str, entry_id: str
+    fleet: Fleet,
+    *,
+    provider: str,
+    account: str,
+    entry_id: str,
+    can_dismiss: bool = False,
 ) -> dict[str, RepairIssue]:
     """Return the issues a fleet calls for, by issue id.
 
     Every notice the provider sent, and a broken car link for each vehicle marked so even
     where a fleet carries no notice for it (a fleet not built by the client template).
+    Notices that make the same issue make one (see ``_same_issue``).
     """
     names = {
         vehicle_id: snapshot.vehicle.name
@@ -112,8 +157,10 @@ def fleet_issues(
             account=account,
             entry_id=entry_id,
             vehicle_names=names,
+            can_dismiss=can_dismiss,
         )
-        issues.setdefault(issue.issue_id, issue)
+        first = issues.get(issue.issue_id)
+        issues[issue.issue_id] = issue if first is None else _same_issue(first, issue)
     return issues
 
 
@@ -144,9 +191,10 @@ def permission_issue(
 class IssueTracker:
     """Keeps one entry's repair issues in Home Assistant's registry equal to a wanted set."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """Start with no issues raised."""
         self._hass = hass
+        self._entry_id = entry_id
         self._raised: dict[str, RepairIssue] = {}
 
     def sync(self, wanted: Mapping[str, RepairIssue]) -> None:
@@ -163,13 +211,20 @@ class IssueTracker:
                 self._hass,
                 DOMAIN,
                 issue_id,
-                is_fixable=False,
+                data={FIX_ENTRY_ID: self._entry_id} if issue.is_fixable else None,
+                is_fixable=issue.is_fixable,
                 is_persistent=False,
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=issue.translation_key,
                 translation_placeholders=dict(issue.placeholders),
             )
             self._raised[issue_id] = issue
+
+    def withdraw(self, issue_id: str) -> None:
+        """Delete one issue now (the user resolved it); a later sync may raise it again."""
+        if self._raised.pop(issue_id, None) is not None:
+            LOGGER.debug("Repair issue resolved by the user: %s", issue_id)
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
 
     def clear(self) -> None:
         """Delete every issue of the entry (it unloads: nothing watches them any more)."""
@@ -183,11 +238,19 @@ class AccountIssues:
     until the next good refresh.
     """
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, provider: str) -> None:
-        """Start with no issues raised."""
-        self._tracker = IssueTracker(hass)
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        provider: str,
+        *,
+        can_dismiss: bool = False,
+    ) -> None:
+        """Start with no issues raised; ``can_dismiss``: the client dismisses notices."""
+        self._tracker = IssueTracker(hass, entry.entry_id)
         self._entry = entry
         self._provider = provider
+        self._can_dismiss = can_dismiss
         self._fleet: dict[str, RepairIssue] = {}
         self._permission: RepairIssue | None = None
 
@@ -210,6 +273,7 @@ class AccountIssues:
                 provider=self._provider,
                 account=self._entry.title,
                 entry_id=entry_id,
+                can_dismiss=self._can_dismiss,
             )
         if forbidden is not None:
             self._permission = permission_issue(
@@ -225,6 +289,20 @@ class AccountIssues:
             issue = quota_issue(provider=self._provider, entry_id=entry_id)
             wanted[issue.issue_id] = issue
         self._tracker.sync(wanted)
+
+    def dismissable(self, issue_id: str) -> ProviderNotice | None:
+        """Return the notice behind a raised fixable issue; None when there is none (now)."""
+        issue = self._fleet.get(issue_id)
+        return None if issue is None else issue.dismiss
+
+    def withdraw(self, issue_id: str) -> None:
+        """Remove an issue the user resolved (its notice is dismissed at the provider).
+
+        It stays away through failed refreshes; a good one raises it again only if the
+        provider reports the problem again.
+        """
+        self._fleet.pop(issue_id, None)
+        self._tracker.withdraw(issue_id)
 
     def clear(self) -> None:
         """Withdraw every issue of the entry (it unloads: nothing watches them any more)."""

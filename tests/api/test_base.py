@@ -25,6 +25,7 @@ from custom_components.chargebridge.api import (
     ProviderAuthError,
     ProviderConnectionError,
     ProviderForbiddenError,
+    ProviderNotice,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
@@ -43,6 +44,7 @@ from custom_components.chargebridge.api.base import (
     problem_detail,
 )
 from custom_components.chargebridge.api.payload import Payload, payload_list
+from custom_components.chargebridge.api.registry import PROVIDERS
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -757,6 +759,20 @@ async def test_depot_schedules_unsupported_by_default(session: ClientSession) ->
     with pytest.raises(UnsupportedError):
         await client.async_add_schedules("car1", [], replace_future=True)
     assert client.requests_made == 0
+
+
+async def test_notices_cannot_be_dismissed_by_default(session: ClientSession) -> None:
+    """Only a client that implements dismissing says it can; the rest refuse, sending nothing."""
+    client = _client(session, "https://api.example.com")
+    assert not client.dismisses_notices
+    with pytest.raises(UnsupportedError):
+        await client.async_dismiss_notice(
+            ProviderNotice(code="car_not_reachable", message_ids=("m1",))
+        )
+    assert client.requests_made == 0
+    assert {name for name, cls in PROVIDERS.items() if cls.dismisses_notices} == {
+        "jedlix"
+    }
 
 
 async def test_provider_detail_never_echoes_our_secrets(

@@ -6,6 +6,7 @@ for all in tests/api/test_contract.py; this module tests what is Jedlix's own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 import copy
 from dataclasses import replace
@@ -29,11 +30,13 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderForbiddenError,
     ProviderNotice,
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
     ProviderValueError,
+    UnsupportedError,
     UnsupportedFeatureError,
     Vehicle,
     VehicleSnapshot,
@@ -650,13 +653,20 @@ async def test_messages_become_notices(sim: Simulator, client: JedlixClient) -> 
         ("geoLocationDisabled", "geo_location_disabled"),
         ("zeInteractiveExpiresSoon", "ze_interactive_expires_soon"),
     ]
-    for kind, _code in kinds:
-        sim.jedlix.add_message(kind, vehicle.id, title=f"About {kind}")
+    ids = {
+        kind: sim.jedlix.add_message(kind, vehicle.id, title=f"About {kind}").id
+        for kind, _code in kinds
+    }
     gone = sim.jedlix.add_message("myRenaultAccessRevoked")
     sim.jedlix.dismiss_message(gone.id)
     fleet = await client.async_get_fleet()
     assert fleet.notices == tuple(
-        ProviderNotice(code=code, vehicle_id=vehicle.id, message=f"About {kind}")
+        ProviderNotice(
+            code=code,
+            vehicle_id=vehicle.id,
+            message=f"About {kind}",
+            message_ids=(ids[kind],),
+        )
         for kind, code in reversed(kinds)
     )
 
@@ -712,14 +722,181 @@ async def test_messages_page_bound(
 async def test_duplicate_messages_give_one_notice(
     sim: Simulator, client: JedlixClient
 ) -> None:
-    """The same problem told twice is one notice (the newest)."""
+    """The same problem told twice is one notice (the newest), carrying both messages."""
     vehicle = _car(sim)
-    sim.jedlix.add_message("carNotReachable", vehicle.id, title="old")
-    sim.jedlix.add_message("carNotReachable", vehicle.id, title="new")
+    old = sim.jedlix.add_message("carNotReachable", vehicle.id, title="old")
+    new = sim.jedlix.add_message("carNotReachable", vehicle.id, title="new")
     fleet = await client.async_get_fleet()
     assert fleet.notices == (
-        ProviderNotice(code="car_not_reachable", vehicle_id=vehicle.id, message="new"),
+        ProviderNotice(
+            code="car_not_reachable",
+            vehicle_id=vehicle.id,
+            message="new",
+            message_ids=(new.id, old.id),
+        ),
     )
+
+
+def test_a_message_without_an_id_is_a_notice_that_cannot_be_dismissed() -> None:
+    """The id is needed only to dismiss: without one the message still counts."""
+    notice = parse_message(Payload("jedlix", {"type": "carNotFound"}, "messages[0]"))
+    assert notice == ProviderNotice(code="car_not_found")
+
+
+# --- dismissing messages -----------------------------------------------------------------
+
+
+def _dismissed(sim: Simulator) -> set[str]:
+    return {m.id for m in sim.jedlix.messages.values() if m.dismissed_at is not None}
+
+
+async def test_dismiss_notice_dismisses_every_message_behind_it(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """One PATCH per message, isDismissed true; gone from the cache, re-read next time."""
+    vehicle = _car(sim)
+    old = sim.jedlix.add_message("carNotReachable", vehicle.id)
+    new = sim.jedlix.add_message("carNotReachable", vehicle.id)
+    other = sim.jedlix.add_message("receivedNoPower", vehicle.id)
+    fleet = await client.async_get_fleet()
+    notice = next(n for n in fleet.notices if n.code == "car_not_reachable")
+    sim.requests.clear()
+
+    await client.async_dismiss_notice(notice)
+
+    patches = sim.requests.filter(method="PATCH")
+    assert [r.path for r in patches] == [
+        f"{_user_path(sim)}/messages/{new.id}",
+        f"{_user_path(sim)}/messages/{old.id}",
+    ]
+    assert all(r.json == {"isDismissed": True} for r in patches)
+    assert all(
+        r.headers["ApiKey"] == sim.jedlix.credentials["api_key"] for r in patches
+    )
+    assert _dismissed(sim) == {old.id, new.id}
+    sim.requests.clear()
+    fleet = await client.async_get_fleet()
+    assert sim.requests.count(path="/messages$") == 1, "read afresh after a dismissal"
+    assert [n.message_ids for n in fleet.notices] == [(other.id,)]
+
+
+async def test_dismissed_notice_stays_gone_when_the_reread_fails(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """The cache forgets what was dismissed: a failed re-read cannot bring it back."""
+    vehicle = _car(sim)
+    sim.jedlix.add_message("carNotReachable", vehicle.id)
+    kept = sim.jedlix.add_message("carNotFound")
+    fleet = await client.async_get_fleet()
+    await client.async_dismiss_notice(fleet.notices[1])
+    sim.faults.add(Fault(kind=FaultKind.STATUS, status=503, path="/messages$"))
+    fleet = await client.async_get_fleet()
+    assert len(fleet.problems) == 1
+    assert [n.message_ids for n in fleet.notices] == [(kept.id,)]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (503, ProviderConnectionError),
+        (403, ProviderForbiddenError),
+        (400, ProviderRejectedError),
+        (429, ProviderRateLimitError),
+    ],
+)
+async def test_dismiss_failure_keeps_the_notice(
+    sim: Simulator,
+    client: JedlixClient,
+    status: int,
+    error: type[Exception],
+) -> None:
+    """A refused or failed PATCH is raised; the message and its notice stay."""
+    message = sim.jedlix.add_message("carNotReachable", _car(sim).id)
+    fleet = await client.async_get_fleet()
+    kind = FaultKind.RATE_LIMIT if status == 429 else FaultKind.STATUS
+    sim.faults.add(Fault(kind=kind, status=status, method="PATCH"))
+    with pytest.raises(error):
+        await client.async_dismiss_notice(fleet.notices[0])
+    assert not _dismissed(sim)
+    sim.requests.clear()
+    assert (await client.async_get_fleet()).notices == fleet.notices
+    assert not sim.requests.count(path="/messages$"), "the cache still holds it"
+    assert fleet.notices[0].message_ids == (message.id,)
+
+
+async def test_dismiss_partly_failed_keeps_only_what_is_left(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """The messages dismissed before a failure stay dismissed; the notice keeps the rest."""
+    vehicle = _car(sim)
+    old = sim.jedlix.add_message("carNotReachable", vehicle.id)
+    new = sim.jedlix.add_message("carNotReachable", vehicle.id)
+    (notice,) = (await client.async_get_fleet()).notices
+    sim.faults.add(Fault(kind=FaultKind.STATUS, method="PATCH", vehicle_id=old.id))
+    with pytest.raises(ProviderConnectionError):
+        await client.async_dismiss_notice(notice)
+    assert _dismissed(sim) == {new.id}
+    sim.faults.clear()
+    (left,) = (await client.async_get_fleet()).notices
+    assert left.message_ids == (old.id,)
+
+
+async def test_dismissing_a_message_jedlix_no_longer_has_succeeds(
+    sim: Simulator, client: JedlixClient
+) -> None:
+    """404: the message is gone, which is what dismissing wanted."""
+    await client.async_dismiss_notice(
+        ProviderNotice(code="car_not_found", message_ids=(str(uuid.uuid4()),))
+    )
+    assert sim.requests.last(method="PATCH").path.startswith(f"{_user_path(sim)}/")
+
+
+async def test_dismiss_not_taken_is_an_error(
+    sim: Simulator, client: JedlixClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jedlix answering isDismissed false (the body guess misread): said, not hidden."""
+    message = sim.jedlix.add_message("carNotFound")
+    (notice,) = (await client.async_get_fleet()).notices
+    monkeypatch.setattr(jedlix_module, "DISMISS_MESSAGE_BODY", {"isDismissed": False})
+    with pytest.raises(ProviderResponseError) as err:
+        await client.async_dismiss_notice(notice)
+    assert err.value.field == f"messages[{message.id}].isDismissed"
+    assert not _dismissed(sim)
+
+
+async def test_dismiss_needs_a_message(sim: Simulator, client: JedlixClient) -> None:
+    """A notice that is no message (a broken car link) cannot be dismissed; nothing sent."""
+    assert client.dismisses_notices
+    with pytest.raises(UnsupportedError):
+        await client.async_dismiss_notice(ProviderNotice(code="car_link_broken"))
+    assert not sim.requests.filter(method="PATCH")
+
+
+async def test_read_in_flight_cannot_bring_a_dismissed_message_back(
+    sim: Simulator, client: JedlixClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read whose answer predates a dismissal finishes first; the cache ends without it."""
+    message = sim.jedlix.add_message("carNotReachable", _car(sim).id)
+    (notice,) = (await client.async_get_fleet()).notices
+    sim.advance(MESSAGES_MAX_AGE.total_seconds())
+    answered = asyncio.Event()
+    request = client._request
+
+    async def slow_answer(method: str, url: str, **kwargs: Any) -> Any:
+        response = await request(method, url, **kwargs)
+        if method == "GET" and url.endswith("/messages"):
+            answered.set()  # the answer still lists the message; it arrives late
+            await asyncio.sleep(0.05)
+        return response
+
+    monkeypatch.setattr(client, "_request", slow_answer)
+    refresh = asyncio.ensure_future(client.async_get_fleet())
+    await answered.wait()
+    await client.async_dismiss_notice(notice)
+    assert (await refresh).notices == (notice,)
+    assert _dismissed(sim) == {message.id}
+    sim.advance(60)
+    assert (await client.async_get_fleet()).notices == ()
 
 
 async def test_messages_failure_keeps_fleet_and_old_notices(

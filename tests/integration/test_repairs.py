@@ -5,23 +5,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from string import Formatter
+from typing import Any
 
+from aiohttp.test_utils import TestClient
+from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.chargebridge.api import (
     Capabilities,
+    ChargeBridgeError,
+    CommandNotDeliveredError,
     Fleet,
     ProviderForbiddenError,
     ProviderNotice,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    UnsupportedError,
     Vehicle,
     VehicleSnapshot,
 )
 from custom_components.chargebridge.const import DOMAIN
 from custom_components.chargebridge.issues import (
+    DISMISSABLE_TRANSLATIONS,
+    FIX_ENTRY_ID,
     GENERIC_NOTICE,
     KNOWN_NOTICES,
     PERMISSION_DENIED,
@@ -30,6 +42,11 @@ from custom_components.chargebridge.issues import (
     notice_issue,
     permission_issue,
     quota_issue,
+)
+from custom_components.chargebridge.repairs import (
+    ABORT_REASONS,
+    ERROR_KEYS,
+    fix_error_key,
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
@@ -121,6 +138,43 @@ def test_every_issue_has_a_text_with_its_placeholders(language: str) -> None:
             assert text.format(**raised.placeholders)
 
 
+@pytest.mark.parametrize("language", ["strings", *LANGUAGES])
+def test_fixable_issues_have_fix_flow_texts(language: str) -> None:
+    """Each issue a message can raise has the fix flow's texts; no other issue has them.
+
+    The step and abort texts use the issue's placeholders; the errors may add ``error``.
+    """
+    path = (
+        PACKAGE / "strings.json"
+        if language == "strings"
+        else PACKAGE / "translations" / f"{language}.json"
+    )
+    texts = json.loads(path.read_text(encoding="utf-8"))["issues"]
+    assert {key for key, text in texts.items() if "fix_flow" in text} == (
+        DISMISSABLE_TRANSLATIONS
+    )
+    for key in DISMISSABLE_TRANSLATIONS:
+        given = set(
+            notice_issue(
+                ProviderNotice(code=key, vehicle_id="car", message="Update the app"),
+                provider="Jedlix",
+                account="Jedlix",
+                entry_id="entry",
+                vehicle_names={"car": "Ada"},
+            ).placeholders
+        )
+        flow = texts[key]["fix_flow"]
+        assert flow["step"].keys() == {"confirm"}
+        assert flow["abort"].keys() == ABORT_REASONS
+        assert flow["error"].keys() == ERROR_KEYS
+        for text in (*flow["step"]["confirm"].values(), *flow["abort"].values()):
+            assert text.strip()
+            assert placeholders(text) <= given, (key, text)
+        assert flow["step"]["confirm"].keys() == {"title", "description"}
+        for text in flow["error"].values():
+            assert placeholders(text) <= given | {"error"}, (key, text)
+
+
 # --- which issues a fleet calls for (pure) -----------------------------------------------
 
 
@@ -182,6 +236,41 @@ def test_fleet_issues() -> None:
     }
 
 
+def test_fixable_only_where_the_client_dismisses_a_message() -> None:
+    """A message notice is fixable when the client can dismiss; states of cars never."""
+    fleet = Fleet(
+        vehicles={"a": snapshot("a", "Ada", link_broken=True)},
+        notices=(
+            ProviderNotice(
+                code="car_not_reachable", vehicle_id="a", message_ids=("m1",)
+            ),
+            ProviderNotice(
+                code="car_not_reachable", vehicle_id="a", message_ids=("m2",)
+            ),
+            ProviderNotice(code="car_not_found"),
+            ProviderNotice(code="car_link_broken", vehicle_id="a"),
+            ProviderNotice(code="car_link_broken", vehicle_id="a", message_ids=("m3",)),
+            ProviderNotice(code="shiny_new_thing", message_ids=("m4",)),
+        ),
+    )
+    issues = fleet_issues(
+        fleet, provider="Jedlix", account="Home", entry_id="e1", can_dismiss=True
+    )
+    dismissable = {
+        issue_id: raised.dismiss.message_ids
+        for issue_id, raised in issues.items()
+        if raised.dismiss is not None
+    }
+    assert dismissable == {
+        "car_not_reachable_a": ("m1", "m2"),
+        "shiny_new_thing_e1": ("m4",),
+    }
+    assert not issues["car_not_found_e1"].is_fixable
+    assert not issues["car_link_broken_a"].is_fixable
+    unable = fleet_issues(fleet, provider="Hiven", account="Home", entry_id="e1")
+    assert not any(raised.is_fixable for raised in unable.values())
+
+
 def test_broken_link_without_a_notice() -> None:
     """A vehicle marked link_broken gets its issue even when no notice came with it."""
     fleet = Fleet(vehicles={"a": snapshot("a", "Ada", link_broken=True)})
@@ -225,6 +314,7 @@ async def test_evenergy_car_link_broken(
     }
     assert raised.severity is ir.IssueSeverity.WARNING
     assert not raised.is_fixable
+    assert raised.data is None
     assert not raised.is_persistent
 
     await next_poll(init_integration, advance)
@@ -292,6 +382,7 @@ async def test_jedlix_car_link_broken(
     sim.jedlix.set_connected(vehicle_id, False)
     await next_poll(init_integration, advance)
     assert issue_ids(hass) == {f"car_link_broken_{vehicle_id}"}
+    assert not issue(hass, f"car_link_broken_{vehicle_id}").is_fixable, "no message"
     sim.jedlix.set_connected(vehicle_id, True)
     await next_poll(init_integration, advance)
     assert not issue_ids(hass)
@@ -401,6 +492,7 @@ async def test_quota_used_up(
     raised = issue(hass, issue_id)
     assert raised.translation_key == "rate_limit_exhausted"
     assert raised.translation_placeholders == {"provider": "ev.energy"}
+    assert not raised.is_fixable
     # Nothing left: wait the whole window before asking again.
     interval = init_integration.runtime_data.coordinator.update_interval
     assert interval.total_seconds() == 3600
@@ -497,3 +589,210 @@ async def test_jedlix_informational_messages_are_events_not_issues(
     state = hass.states.get(event)
     assert state.attributes["event_type"] == "end_session"
     assert state.attributes["message_id"] == ended.id
+
+
+# --- fixing a Jedlix message through Home Assistant's repairs flow -----------------------
+
+
+async def start_fix(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, issue_id: str
+) -> tuple[TestClient, dict[str, Any]]:
+    """Open the issue's fix flow the way the frontend does (repairs' HTTP API)."""
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    assert response.status == 200, await response.text()
+    return client, await response.json()
+
+
+async def submit(client: TestClient, flow_id: str) -> dict[str, Any]:
+    """Confirm the flow's form, as the dialog's submit button does."""
+    response = await client.post(f"/api/repairs/issues/fix/{flow_id}", json={})
+    assert response.status == 200, await response.text()
+    result: dict[str, Any] = await response.json()
+    return result
+
+
+def dismissed(sim: Simulator) -> set[str]:
+    """Return the ids of the simulated Jedlix messages that are dismissed."""
+    return {m.id for m in sim.jedlix.messages.values() if m.dismissed_at is not None}
+
+
+def fix_flow_text(issue_entry: ir.IssueEntry, *path: str) -> str:
+    """Return one English fix-flow text of an issue."""
+    text: Any = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))
+    for part in ("issues", issue_entry.translation_key, "fix_flow", *path):
+        text = text[part]
+    assert isinstance(text, str)
+    return text
+
+
+@pytest.mark.parametrize("provider", ["jedlix"])
+async def test_jedlix_message_fixed_by_the_user(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Confirming dismisses every message behind the issue at Jedlix; the issue is gone.
+
+    It stays gone through cached and fresh reads of the messages and a failed refresh;
+    other issues stay, and informational messages are neither issues nor dismissed.
+    """
+    vehicle_id = next(iter(init_integration.runtime_data.coordinator.data.vehicles))
+    entry_id = init_integration.entry_id
+    first = sim.jedlix.add_message("carNotReachable", vehicle_id)
+    again = sim.jedlix.add_message("carNotReachable", vehicle_id)
+    other = sim.jedlix.add_message("brandNewThing", title="Please update the app")
+    started = sim.jedlix.add_message("startSession", vehicle_id)
+    await advance(MESSAGES_MAX_AGE)
+    fixing = f"car_not_reachable_{vehicle_id}"
+    assert issue_ids(hass) == {fixing, f"brand_new_thing_{entry_id}"}
+    raised = issue(hass, fixing)
+    assert raised.is_fixable
+    assert raised.data == {FIX_ENTRY_ID: entry_id}
+    assert issue(hass, f"brand_new_thing_{entry_id}").is_fixable
+
+    client, form = await start_fix(hass, hass_client, fixing)
+    assert form["type"] == "form"
+    assert form["step_id"] == "confirm"
+    assert form["errors"] in ({}, None)
+    assert form["description_placeholders"] == raised.translation_placeholders
+    assert fix_flow_text(raised, "step", "confirm", "description").format(
+        **form["description_placeholders"]
+    )
+    assert not sim.requests.filter(method="PATCH"), "nothing sent before confirming"
+
+    done = await submit(client, form["flow_id"])
+    assert done["type"] == "create_entry"
+    patches = sim.requests.filter(method="PATCH")
+    user = f"/jedlix/api/v2/users/{sim.jedlix.user_id}"
+    assert sorted(r.path for r in patches) == sorted(
+        f"{user}/messages/{m.id}" for m in (first, again)
+    )
+    assert all(r.json == {"isDismissed": True} for r in patches)
+    assert dismissed(sim) == {first.id, again.id}
+    assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
+
+    await next_poll(init_integration, advance)  # from the messages' cache
+    assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
+    sim.faults.add(Fault(kind=FaultKind.STATUS, provider="jedlix", times=1))
+    await next_poll(init_integration, advance)
+    assert not init_integration.runtime_data.coordinator.last_update_success
+    assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
+    sim.requests.clear()
+    await advance(MESSAGES_MAX_AGE)  # read afresh
+    assert sim.requests.count(path="/messages$")
+    assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
+    assert started.id not in dismissed(sim)
+    assert other.id not in dismissed(sim)
+
+
+@pytest.mark.parametrize("provider", ["jedlix"])
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(kind=FaultKind.STATUS, method="PATCH"), "cannot_connect"),
+        (
+            Fault(kind=FaultKind.STATUS, method="PATCH", status=403, detail="No."),
+            "not_permitted",
+        ),
+        (Fault(kind=FaultKind.STATUS, method="PATCH", status=400), "rejected"),
+        (Fault(kind=FaultKind.RATE_LIMIT, method="PATCH"), "rate_limited"),
+        (Fault(kind=FaultKind.AUTH, method="PATCH"), "auth_failed"),
+    ],
+    ids=["5xx", "403", "400", "429", "401"],
+)
+async def test_jedlix_fix_that_fails_keeps_the_issue(
+    *,
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+    fault: Fault,
+    error: str,
+) -> None:
+    """The form says why (translated); the issue and the message stay; a retry works."""
+    message = sim.jedlix.add_message("receivedNoPower")
+    await advance(MESSAGES_MAX_AGE)
+    fixing = f"received_no_power_{init_integration.entry_id}"
+    client, form = await start_fix(hass, hass_client, fixing)
+    sim.faults.add(fault)
+
+    failed = await submit(client, form["flow_id"])
+    assert failed["type"] == "form"
+    assert failed["errors"] == {"base": error}
+    raised = issue(hass, fixing)
+    text = fix_flow_text(raised, "error", error)
+    assert text.format(**failed["description_placeholders"])
+    assert not dismissed(sim)
+    assert raised.is_fixable
+    reauth = [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"]["source"] == SOURCE_REAUTH
+    ]
+    assert bool(reauth) == (error == "auth_failed"), "only refused credentials"
+
+    sim.faults.remove(fault)
+    done = await submit(client, failed["flow_id"])
+    assert done["type"] == "create_entry"
+    assert dismissed(sim) == {message.id}
+    assert fixing not in issue_ids(hass)
+
+
+@pytest.mark.parametrize(
+    ("err", "key"),
+    [
+        (ProviderTimeoutError("jedlix", "no answer"), "cannot_connect"),
+        (CommandNotDeliveredError("jedlix", "asleep"), "cannot_connect"),
+        (ProviderResponseError("jedlix", "not dismissed", "isDismissed"), "unknown"),
+        (UnsupportedError("jedlix", "no message"), "unknown"),
+    ],
+)
+def test_other_failures_have_a_form_error(err: ChargeBridgeError, key: str) -> None:
+    """Every failure has a translated form error (timeouts are connection problems)."""
+    assert fix_error_key(err) == key
+
+
+@pytest.mark.parametrize("provider", ["jedlix"])
+async def test_jedlix_fix_needs_a_loaded_entry(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """An unloaded account cannot dismiss: the flow aborts, saying why; nothing is sent."""
+    message = sim.jedlix.add_message("geoLocationDisabled")
+    await advance(MESSAGES_MAX_AGE)
+    fixing = f"geo_location_disabled_{init_integration.entry_id}"
+    raised = issue(hass, fixing)
+    client, form = await start_fix(hass, hass_client, fixing)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+
+    aborted = await submit(client, form["flow_id"])
+    assert aborted["type"] == "abort"
+    assert aborted["reason"] == "entry_not_loaded"
+    assert fix_flow_text(raised, "abort", "entry_not_loaded")
+    assert not sim.requests.filter(method="PATCH")
+    assert message.id not in dismissed(sim)
+
+    ir.async_create_issue(  # a leftover fixable issue of an entry that is not loaded
+        hass,
+        DOMAIN,
+        fixing,
+        data={FIX_ENTRY_ID: init_integration.entry_id},
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=raised.translation_key,
+        translation_placeholders=raised.translation_placeholders,
+    )
+    _, aborted = await start_fix(hass, hass_client, fixing)
+    assert aborted["type"] == "abort"
+    assert aborted["reason"] == "entry_not_loaded"

@@ -255,6 +255,9 @@ class Provider(ABC):
     """Values this provider estimates from its charging plan instead of measuring them."""
     message_types: ClassVar[tuple[str, ...]] = ()
     """The types of ``ProviderMessage`` the provider sends (Feature.PROVIDER_MESSAGE)."""
+    dismisses_notices: ClassVar[bool] = False
+    """Derived: whether the client overrides ``async_dismiss_notice`` (a notice with
+    ``message_ids`` can then be dismissed at the provider, a fixable repair issue)."""
 
     session: aiohttp.ClientSession = field(repr=False)
     api_url: str
@@ -273,7 +276,7 @@ class Provider(ABC):
     """Boost we set per vehicle, until its session ends (no provider reports it back)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive the secret keys and the default URL from the declared fields."""
+        """Derive the secret keys, the default URL and whether notices can be dismissed."""
         super().__init_subclass__(**kwargs)
         fields_ = cls.__dict__.get("config_fields")
         if fields_ is not None:
@@ -281,6 +284,9 @@ class Provider(ABC):
             cls.default_api_url = next(
                 (f.default for f in fields_ if f.key == "api_url"), None
             )
+        cls.dismisses_notices = (
+            cls.async_dismiss_notice is not Provider.async_dismiss_notice
+        )
 
     def __post_init__(self) -> None:
         """Normalize the base URL and refuse to send credentials over clear text."""
@@ -518,6 +524,14 @@ class Provider(ABC):
     ) -> tuple[list[str], list[str]]:
         """Add depot schedules (Feature.DEPOT_SCHEDULES); return created and removed ids."""
         raise UnsupportedError(self.name, "depot schedules are not supported")
+
+    async def async_dismiss_notice(self, notice: ProviderNotice) -> None:
+        """Dismiss the provider's messages behind a notice, so it stops reporting it.
+
+        Optional (``dismisses_notices``): most providers' notices end only when their
+        cause does. Raises UnsupportedError where the provider cannot dismiss.
+        """
+        raise UnsupportedError(self.name, "notices cannot be dismissed")
 
     # Access tokens (ChargEye, Jedlix, ev.energy).
 

@@ -11,8 +11,9 @@ cached for ``CHARGE_SETTINGS_MAX_AGE`` and ``MESSAGES_MAX_AGE`` and refreshed af
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 import functools
 import logging
@@ -30,6 +31,7 @@ from .errors import (
     ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
+    UnsupportedError,
 )
 from .models import (
     Account,
@@ -91,6 +93,13 @@ TIME_ZONE_KEY = "timeZone"
 
 # [assume] A message about one car names it in this key.
 MESSAGE_VEHICLE_ID_KEY = "vehicleId"
+
+# [assume] The v2 notes show ``PATCH /users/{userId}/messages/{messageId}`` but not its body;
+# the message object carries ``isDismissed``, so the body sets that. A wrong guess costs only
+# the dismissal, never the messages: Jedlix refuses the body (the fix flow says so and the
+# issue stays) or ignores it (its answer still says ``isDismissed: false``: the same), and
+# at worst the message, and its issue, come back at the next read of the messages.
+DISMISS_MESSAGE_BODY: Mapping[str, Any] = {"isDismissed": True}
 
 CHARGE_STATES: Mapping[str, ChargingStatus] = {
     "Complete": ChargingStatus.COMPLETE,
@@ -359,13 +368,52 @@ def notice_code(message_type: str) -> str:
 
 
 def parse_message(payload: Payload) -> ProviderNotice:
-    """Read one message as a notice."""
+    """Read one message as a notice; without an id it counts but cannot be dismissed."""
     vehicle_id = payload.opt_str(MESSAGE_VEHICLE_ID_KEY)
+    message_id = payload.opt_str("id")
     return ProviderNotice(
         code=notice_code(payload.req_str("type")),
         vehicle_id=vehicle_id or None,
         message=payload.opt_str("title") or payload.opt_str("body"),
+        message_ids=(message_id,) if message_id else (),
     )
+
+
+def merge_notices(notices: Sequence[ProviderNotice]) -> tuple[ProviderNotice, ...]:
+    """Make one notice per (code, car): the first (newest) one, carrying every message id.
+
+    The user sees one issue per problem and car; dismissing it must dismiss every message
+    behind it, or the issue would come back from the next one.
+    """
+    merged: dict[tuple[str, str | None], ProviderNotice] = {}
+    for notice in notices:
+        key = (notice.code, notice.vehicle_id)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = notice
+        else:
+            ids = first.message_ids + tuple(
+                i for i in notice.message_ids if i not in first.message_ids
+            )
+            merged[key] = replace(first, message_ids=ids)
+    return tuple(merged.values())
+
+
+def without_messages(
+    notices: Sequence[ProviderNotice], message_ids: Collection[str]
+) -> tuple[ProviderNotice, ...]:
+    """Remove dismissed messages from notices; a notice left with none of its own is gone."""
+    kept: list[ProviderNotice] = []
+    for notice in notices:
+        remaining = tuple(i for i in notice.message_ids if i not in message_ids)
+        if notice.message_ids and not remaining:
+            continue
+        kept.append(
+            notice
+            if len(remaining) == len(notice.message_ids)
+            else replace(notice, message_ids=remaining)
+        )
+    return tuple(kept)
 
 
 def parse_informational(payload: Payload) -> tuple[str | None, ProviderMessage] | None:
@@ -432,6 +480,11 @@ class JedlixClient(Provider):
     )
     _notices: tuple[ProviderNotice, ...] = field(default=(), init=False, repr=False)
     _notices_fetched: datetime | None = field(default=None, init=False, repr=False)
+    _messages_lock: asyncio.Lock = field(
+        default_factory=asyncio.Lock, init=False, repr=False
+    )
+    """Reading the messages and dismissing one never interleave: a read that began before a
+    dismissal cannot put the dismissed message back into the cache after it."""
     _messages: dict[str, tuple[ProviderMessage, ...]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -541,12 +594,19 @@ class JedlixClient(Provider):
         """Read every undismissed message (all pages): notices, and the cars' messages.
 
         Informational types become the cars' ``ProviderMessage``s (kept for the next fleet),
-        the rest notices. A message that cannot be read is a problem; the others count.
+        the rest notices (one per type and car, see ``merge_notices``). A message that
+        cannot be read is a problem; the others count.
         """
+        async with self._messages_lock:
+            return await self._async_read_messages()
+
+    async def _async_read_messages(
+        self,
+    ) -> tuple[tuple[ProviderNotice, ...], list[ChargeBridgeError]]:
+        """Read every undismissed message and cache what they say (under the lock)."""
         notices: list[ProviderNotice] = []
         messages: dict[str, list[ProviderMessage]] = {}
         problems: list[ChargeBridgeError] = []
-        seen: set[tuple[str, str | None]] = set()
         url = self._url("users", self.user_id, "messages")
         page = 1
         while True:
@@ -568,20 +628,16 @@ class JedlixClient(Provider):
                         if vehicle_id is not None:
                             messages.setdefault(vehicle_id, []).append(message)
                         continue
-                    notice = parse_message(item)
+                    notices.append(parse_message(item))
                 except ProviderResponseError as err:
                     problems.append(err)
-                    continue
-                if (notice.code, notice.vehicle_id) not in seen:
-                    seen.add((notice.code, notice.vehicle_id))
-                    notices.append(notice)
             if not items or page >= total_pages:
                 break
             if page >= MAX_PAGES:
                 _LOGGER.warning("Jedlix messages: stopped after %d pages", MAX_PAGES)
                 break
             page += 1
-        self._notices = tuple(notices)
+        self._notices = merge_notices(notices)
         self._messages = {key: tuple(value) for key, value in messages.items()}
         self._notices_fetched = self.clock()
         return self._notices, problems
@@ -665,6 +721,51 @@ class JedlixClient(Provider):
         return notices
 
     # Writing.
+
+    async def async_dismiss_notice(self, notice: ProviderNotice) -> None:
+        """Dismiss every message behind the notice at Jedlix, as the user would in the app.
+
+        The dismissed messages leave the cached notices at once (the issue does not come
+        back from the cache), and the next refresh reads the messages afresh. When one
+        message fails, those dismissed before it stay dismissed and the error is raised.
+        """
+        if not notice.message_ids:
+            raise UnsupportedError(
+                NAME, "this notice is no message that can be dismissed"
+            )
+        dismissed: list[str] = []
+        async with self._messages_lock:
+            try:
+                for message_id in notice.message_ids:
+                    await self._async_dismiss_message(message_id)
+                    dismissed.append(message_id)
+            finally:
+                if dismissed:
+                    self._notices = without_messages(self._notices, dismissed)
+                    self._notices_fetched = None
+
+    async def _async_dismiss_message(self, message_id: str) -> None:
+        """PATCH one message as dismissed; a message Jedlix no longer has is gone anyway."""
+        try:
+            response = await self._request(
+                "PATCH",
+                self._url("users", self.user_id, "messages", message_id),
+                json=dict(DISMISS_MESSAGE_BODY),
+            )
+        except ProviderRejectedError as err:
+            if err.status == 404:
+                return
+            raise
+        # The answer is the message: an explicit false means the body was not understood.
+        if (
+            isinstance(response.data, dict)
+            and response.data.get("isDismissed") is False
+        ):
+            raise ProviderResponseError(
+                NAME,
+                "the message is still not dismissed",
+                f"messages[{message_id}].isDismissed",
+            )
 
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate

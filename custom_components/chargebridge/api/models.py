@@ -380,6 +380,11 @@ class ProviderNotice:
     code: str
     vehicle_id: str | None = None
     message: str | None = None
+    message_ids: tuple[str, ...] = ()
+    """The provider's own ids of the messages behind this notice (several when it told the
+    same thing more than once), so ``Provider.async_dismiss_notice`` can dismiss them all.
+    Empty when the notice is no message of the provider's (a broken car link) or the
+    message has no id: such a notice cannot be dismissed."""
 
 
 @dataclass(frozen=True, kw_only=True)
