@@ -498,9 +498,8 @@ VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
         VehicleFault("status_timeout", FaultKind.TIMEOUT, path=r"/status$"),
         VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("year",)),
     ],
+    # A ChargEye depot read serves every vehicle at the depot: test_chargeye_depots.py.
     "chargeye": [
-        VehicleFault("upcoming_503", FaultKind.STATUS, path=r"/upcoming$"),
-        VehicleFault("upcoming_timeout", FaultKind.TIMEOUT, path=r"/upcoming$"),
         VehicleFault(
             "list_item", FaultKind.UNKNOWN_ENUM, fields=("fullChargeEnergykWh",)
         ),
