@@ -31,12 +31,22 @@ from custom_components.chargebridge.api import (
     ProviderValueError,
 )
 from custom_components.chargebridge.api.base import Response
-from custom_components.chargebridge.api.chargeye import jwt_claims, parse_vehicle_item
+from custom_components.chargebridge.api.chargeye import (
+    jwt_claims,
+    parse_depot_schedules,
+    parse_vehicle_item,
+)
 from custom_components.chargebridge.api.chargeye_plan import (
+    PlannedSchedule,
     at_depot,
     parse_schedule,
     parse_upcoming,
+    pick_upcoming,
     plan_state,
+)
+from custom_components.chargebridge.api.chargeye_recurrence import (
+    Recurrence,
+    RecurrenceError,
 )
 from custom_components.chargebridge.api.evenergy import (
     EvEnergyClient,
@@ -278,6 +288,34 @@ _EV_SCHEDULE = _maybe(
 _UPCOMING = _maybe({"previous": _EV_SCHEDULE, "currentOrNext": _EV_SCHEDULE}) | (
     CHARGEYE_JSON
 )
+_RULES = st.sampled_from(
+    ["FREQ=DAILY", "RRULE:FREQ=WEEKLY;BYDAY=MO,TU", "FREQ=DAILY;COUNT=3", "FREQ=NEVER"]
+) | st.text(max_size=12)
+_RECURRING = _maybe(
+    {
+        "id": st.text(min_size=1, max_size=3),
+        "evId": st.sampled_from(["v", "w"]),
+        "plannedArrivalTime": _TIMES | st.sampled_from(["1793642400000", "1793642400"]),
+        "plannedDepartureTime": _TIMES,
+        "targetSoC": st.floats(min_value=0, max_value=100),
+        "recurrenceRule": _RULES,
+        "plan": _maybe(
+            {
+                "segments": st.lists(_SEGMENT, max_size=2),
+                "schedule": _maybe({"from": _EPOCH, "to": _EPOCH}),
+            }
+        ),
+    }
+)
+_DEPOT = (
+    _maybe(
+        {
+            "schedules": st.lists(_EV_SCHEDULE | CHARGEYE_JSON, max_size=3),
+            "recurringSchedules": st.lists(_RECURRING | CHARGEYE_JSON, max_size=3),
+        }
+    )
+    | CHARGEYE_JSON
+)
 _VEHICLE_ITEM = (
     _maybe(
         {
@@ -305,6 +343,36 @@ def _chargeye_upcoming(drawn: tuple[Any, int]) -> None:
     for schedule in (previous, current):
         if schedule is not None:
             at_depot(schedule.schedule, now)
+
+
+def _chargeye_depot(drawn: tuple[Any, int]) -> None:
+    """Read a depot's schedules, expand the recurring ones, derive each vehicle's state."""
+    data, minutes = drawn
+    now = datetime(2026, 11, 2, 18, tzinfo=UTC) + timedelta(minutes=minutes)
+    read = parse_depot_schedules(Payload("chargeye", data, "location schedules[d]"))
+    for vehicle_id in {*read.dated, *read.recurring}:
+        occurrences: list[PlannedSchedule] = []
+        for _, series in read.recurring.get(vehicle_id, []):
+            first, rule = series.window, series.schedule.recurrence_rule
+            if first is None or not rule:
+                continue
+            try:
+                windows = Recurrence(rule, first.arrival, first.departure, UTC).around(
+                    now
+                )
+            except RecurrenceError:
+                windows = (first, None)
+            occurrences.extend(series.at(w) for w in windows if w is not None)
+        dated = {id(d.schedule): d for d in read.dated.get(vehicle_id, [])}
+        previous, current = pick_upcoming(
+            [d.schedule for d in dated.values()], occurrences, [], now
+        )
+        if previous is not None and id(previous) in dated:
+            previous = dated[id(previous)].with_plan()
+        if current is not None and id(current) in dated:
+            current = dated[id(current)].with_plan()
+        state = plan_state(None, previous, current, now)
+        assert state.charging_status in set(ChargingStatus)
 
 
 def _chargeye_vehicle(data: Any) -> None:
@@ -604,6 +672,14 @@ PARSER_CASES = [
         "upcoming",
         st.tuples(_UPCOMING, st.integers(min_value=-600, max_value=1500)),
         _chargeye_upcoming,
+        300,
+        deadline=None,
+    ),
+    ParserCase(
+        "chargeye",
+        "depot",
+        st.tuples(_DEPOT, st.integers(min_value=-600, max_value=1500)),
+        _chargeye_depot,
         300,
         deadline=None,
     ),

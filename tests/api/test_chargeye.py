@@ -7,7 +7,9 @@ for all in tests/api/test_contract.py; this module tests what is ChargEye's own.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+import re
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,7 @@ import pytest
 
 from custom_components.chargebridge.api import (
     Account,
+    ChargeBridgeError,
     ChargingStatus,
     DepartureBeforeArrivalError,
     DepotScheduleRequest,
@@ -27,8 +30,10 @@ from custom_components.chargebridge.api import (
     PreferencesUpdate,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderRateLimitError,
     ProviderRejectedError,
     ProviderResponseError,
+    ProviderTimeoutError,
     ProviderValueError,
     UnsupportedError,
     UnsupportedFeatureError,
@@ -50,7 +55,7 @@ from tests.simulator import (
     Simulator,
     SimulatorServer,
 )
-from tests.simulator.chargeye import SimSchedule, iso
+from tests.simulator.chargeye import PostedSchedule, SimSchedule, iso
 
 REFRESH = "demo-chargeye-refresh-token"
 PREFIX = "/chargeye"
@@ -227,16 +232,63 @@ def test_unreadable_tokens(token: str) -> None:
 # --- fleet ---------------------------------------------------------------------------------
 
 
+def depots_named(sim: Simulator) -> list[str]:
+    """Return the depots the simulated vehicles name, each once, in fleet order."""
+    named = (sim.chargeye.records[v].locations() for v in vehicle_ids(sim))
+    return list(dict.fromkeys(depot for depots in named for depot in depots))
+
+
+def depot_read(depot: str) -> tuple[str, str]:
+    """Return the public read of one depot, as calls() shows it."""
+    return ("GET", f"/locations/{depot}/schedules")
+
+
+def vehicles_at(sim: Simulator, depot: str) -> list[str]:
+    """Return the simulated vehicles whose schedules are at ``depot``."""
+    return [v for v in vehicle_ids(sim) if depot in sim.chargeye.records[v].locations()]
+
+
+def assert_is_the_truth(
+    snapshot: VehicleSnapshot, sim: Simulator, *, energy: bool = True
+) -> None:
+    """Check a vehicle's snapshot says what the simulated vehicle does now."""
+    vehicle_id = snapshot.vehicle.id
+    truth = sim.chargeye.fleet.vehicles[vehicle_id]
+    state = snapshot.state
+    assert snapshot.error is None
+    assert state.charging_status == ChargingStatus(truth.status)
+    assert state.plugged_in is truth.plugged_in
+    assert state.charging is truth.charging
+    assert state.charge_power_w == pytest.approx(truth.charge_power_w)
+    assert state.battery_capacity_wh == truth.battery_wh
+    if energy:
+        assert state.energy_added_wh == pytest.approx(truth.session_energy_wh, abs=1)
+    if truth.plugged_in:
+        assert state.state_of_charge == pytest.approx(truth.soc, abs=0.01)
+    else:
+        assert state.state_of_charge is None
+    current = current_schedule(sim, vehicle_id)
+    assert snapshot.schedule is not None
+    assert snapshot.schedule.next_departure == current.departure
+    assert snapshot.preferences.target_soc == round(current.target_soc)
+    assert snapshot.preferences.smart_charging is truth.smart_charging
+    assert state.range_km is None
+
+
 async def test_fleet_requests(client: ChargEyeClient, sim: Simulator) -> None:
-    """1 + N requests (+ the token once): the list, then each vehicle's upcoming schedule."""
-    fleet = await client.async_get_fleet()
+    """1 + L requests (+ the token once): the list, then each depot's schedules once.
+
+    No vehicle is read on its own: the assumed per-vehicle paths are not used.
+    """
+    sim.chargeye.add_vehicle()
     ids = vehicle_ids(sim)
+    depots = depots_named(sim)
+    assert len(depots) == 2 < len(ids)
+    fleet = await client.async_get_fleet()
     assert list(fleet.vehicles) == ids
     assert fleet.problems == ()
     assert calls(sim)[:2] == [("GET", "/auth/refreshAccessToken"), ("GET", "/vehicles")]
-    assert sorted(calls(sim)[2:]) == sorted(
-        ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming") for vehicle_id in ids
-    )
+    assert sorted(calls(sim)[2:]) == sorted(depot_read(depot) for depot in depots)
     token = jwt(sim)
     for entry in sent(sim)[1:]:
         assert entry.headers["Authorization"] == f"Bearer {token}"
@@ -244,37 +296,30 @@ async def test_fleet_requests(client: ChargEyeClient, sim: Simulator) -> None:
         assert entry.body == b""
     sim.requests.clear()
     await client.async_get_fleet()
-    assert len(sent(sim)) == 1 + len(ids)
+    assert len(sent(sim)) == 1 + len(depots)
     assert ("GET", "/auth/refreshAccessToken") not in calls(sim)
+    assert not [path for _, path in calls(sim) if path.endswith("/upcoming")]
+
+
+async def _poll_until(client: ChargEyeClient, sim: Simulator, hours: float) -> None:
+    """Refresh every half hour (a polling client) while the clock moves ``hours`` on."""
+    await client.async_get_fleet()
+    while hours > 0:
+        step = min(hours, 0.5)
+        sim.advance(step * 3600)
+        hours -= step
+        await client.async_get_fleet()
 
 
 @pytest.mark.parametrize("hours", [0, 3, 14, 20.25, 23.5, 30])
 async def test_fleet_state_is_what_the_plan_says(
     client: ChargEyeClient, sim: Simulator, hours: float
 ) -> None:
-    """At any time the client derives the same state the simulated vehicles have."""
-    sim.advance(hours * 3600)
+    """At any time a polling client derives the same state the simulated vehicles have."""
+    await _poll_until(client, sim, hours)
     fleet = await client.async_get_fleet()
-    for vehicle_id, snapshot in fleet.vehicles.items():
-        truth = sim.chargeye.fleet.vehicles[vehicle_id]
-        state = snapshot.state
-        assert snapshot.error is None
-        assert state.charging_status == ChargingStatus(truth.status)
-        assert state.plugged_in is truth.plugged_in
-        assert state.charging is truth.charging
-        assert state.charge_power_w == pytest.approx(truth.charge_power_w)
-        assert state.battery_capacity_wh == truth.battery_wh
-        assert state.energy_added_wh == pytest.approx(truth.session_energy_wh, abs=1)
-        if truth.plugged_in:
-            assert state.state_of_charge == pytest.approx(truth.soc, abs=0.01)
-        else:
-            assert state.state_of_charge is None
-        current = current_schedule(sim, vehicle_id)
-        assert snapshot.schedule is not None
-        assert snapshot.schedule.next_departure == current.departure
-        assert snapshot.preferences.target_soc == round(current.target_soc)
-        assert snapshot.preferences.smart_charging is truth.smart_charging
-        assert state.range_km is None
+    for snapshot in fleet.vehicles.values():
+        assert_is_the_truth(snapshot, sim)
 
 
 async def test_fleet_while_charging(client: ChargEyeClient, sim: Simulator) -> None:
@@ -354,10 +399,20 @@ async def test_window_edges_are_at_the_depot(
     assert snapshot.state.state_of_charge == tonight.start_soc
 
 
-async def test_fleet_on_the_road(client: ChargEyeClient, sim: Simulator) -> None:
-    """Outside every window: disconnected, no soc; energy is the last session's."""
+async def test_fleet_on_the_road(
+    client: ChargEyeClient,
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+) -> None:
+    """Outside every window: disconnected, no soc; energy is the last session's.
+
+    The depot read lists no departed schedule: the last session is the one this client
+    saw before it departed. A client started on the road knows none (energy unknown).
+    """
     vehicle_id = vehicle_ids(sim)[0]
     previous = current_schedule(sim, vehicle_id)
+    await client.async_get_fleet()
     advance_to(sim, previous.departure + timedelta(hours=3))
     snapshot = (await client.async_get_fleet()).vehicles[vehicle_id]
     state = snapshot.state
@@ -368,10 +423,24 @@ async def test_fleet_on_the_road(client: ChargEyeClient, sim: Simulator) -> None
     assert state.energy_added_wh == pytest.approx(
         sim.chargeye.plan(previous).energy_until(int(1e15))
     )
+    assert (
+        state.updated_at
+        == sim.chargeye.plan(current_schedule(sim, vehicle_id)).timestamp
+    )
     assert snapshot.schedule is not None
     assert (
         snapshot.schedule.next_departure == current_schedule(sim, vehicle_id).departure
     )
+    started_now = PROVIDERS["chargeye"](
+        session=client_session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+    fresh = (await started_now.async_get_fleet()).vehicles[vehicle_id]
+    assert fresh.state.energy_added_wh is None
+    assert fresh.state.charging_status is ChargingStatus.DISCONNECTED
+    assert fresh.schedule == snapshot.schedule
 
 
 async def test_vehicle_without_schedules(
@@ -391,6 +460,239 @@ async def test_vehicle_without_schedules(
         await client.async_update_preferences(
             snapshot, PreferencesUpdate(target_soc=80)
         )
+
+
+async def test_depots_named_as_string_list_or_null(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A vehicle's locationUid may be one id, a list or null; each depot is read once.
+
+    A vehicle naming no depot is looked for at every depot of the organisation (the depot
+    list is read once an hour); one found in none has no schedule.
+    """
+    first, second, third = vehicle_ids(sim)
+    noord, zuid = (location.id for location in sim.chargeye.locations)
+    records = sim.chargeye.records
+    assert records[first].locations() == [noord]
+    records[first].location_uid = noord
+    records[second].location_uid = [zuid, noord, zuid]
+    records[third].location_uid = None
+    nowhere = sim.chargeye.fleet.add_vehicle(depot_pattern=False, id="bus-nowhere")
+    records[nowhere.id].location_uid = None
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    for vehicle_id in (first, second, third):
+        assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+    lost = fleet.vehicles[nowhere.id]
+    assert lost.error is None
+    assert lost.state.charging_status is ChargingStatus.DISCONNECTED
+    assert lost.schedule is None
+    assert lost.preferences.target_soc is None
+    reads = [call for call in calls(sim) if call[1].startswith("/locations")]
+    assert sorted(reads) == sorted(
+        [("GET", "/locations"), depot_read(noord), depot_read(zuid)]
+    )
+    sim.requests.clear()
+    await client.async_get_fleet()
+    assert sorted(calls(sim)) == sorted(
+        [("GET", "/vehicles"), depot_read(noord), depot_read(zuid)]
+    )
+    sim.advance(3601)
+    sim.requests.clear()
+    await client.async_get_fleet()
+    assert ("GET", "/locations") in calls(sim)
+
+
+async def test_unreadable_location_uid_counts_as_naming_none(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A locationUid of the wrong type is a problem naming it; the vehicle is still read."""
+    vehicle_id = vehicle_ids(sim)[0]
+    sim.chargeye.records[vehicle_id].location_uid = [7]  # type: ignore[list-item]
+    fleet = await client.async_get_fleet()
+    (problem,) = fleet.problems
+    assert isinstance(problem, ProviderResponseError)
+    assert problem.field == "vehicles response.vehicles[0].vehicle.locationUid"
+    assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+    assert ("GET", "/locations") in calls(sim)
+
+
+def recurring_only(sim: Simulator, *, plans: bool = True) -> None:
+    """Make every depot list only recurring schedules (with or without their plans)."""
+    sim.chargeye.recurring_only_locations = {loc.id for loc in sim.chargeye.locations}
+    sim.chargeye.recurring_plans = plans
+
+
+def new_client(
+    sim: Simulator, sim_server: SimulatorServer, session: aiohttp.ClientSession
+) -> ChargEyeClient:
+    """Another client of the demo account (no memory of earlier refreshes)."""
+    return PROVIDERS["chargeye"](
+        session=session,
+        api_url=sim_server.api_url("chargeye"),
+        refresh_token=REFRESH,
+        clock=sim.clock.now,
+    )
+
+
+@pytest.mark.parametrize("hours", [0, 3, 14, 20.25, 23.5, 30])
+async def test_recurring_only_depots_with_plans(
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+    hours: float,
+) -> None:
+    """A depot listing only recurring schedules with their plans says what dates would.
+
+    Their times are the series' first occurrence, days ago: the current one comes from
+    the rule, and its plan (made for it) drives state of charge, status and target.
+    """
+    sim.advance(hours * 3600)
+    dated = await new_client(sim, sim_server, client_session).async_get_fleet()
+    recurring_only(sim)
+    recurring = await new_client(sim, sim_server, client_session).async_get_fleet()
+    assert recurring.problems == ()
+    assert recurring.vehicles == dated.vehicles
+    for snapshot in recurring.vehicles.values():
+        assert_is_the_truth(snapshot, sim, energy=False)
+        assert snapshot.vehicle.capabilities.supports(Feature.TARGET_SOC)
+
+
+async def test_recurring_without_plans(client: ChargEyeClient, sim: Simulator) -> None:
+    """Recurring schedules without a plan: departure, target and at-depot from the rule."""
+    recurring_only(sim, plans=False)
+    vehicle_id = vehicle_ids(sim)[1]
+    await client.async_get_fleet()
+    advance_to(sim, current_schedule(sim, vehicle_id).departure + timedelta(hours=1))
+    tonight = current_schedule(sim, vehicle_id)
+    for when, at_depot in (
+        (tonight.arrival - timedelta(minutes=1), False),
+        (tonight.arrival, True),
+        (tonight.arrival + (tonight.departure - tonight.arrival) / 2, True),
+        (tonight.departure, True),
+    ):
+        advance_to(sim, when)
+        fleet = await client.async_get_fleet()
+        assert fleet.problems == ()
+        snapshot = fleet.vehicles[vehicle_id]
+        assert snapshot.error is None
+        assert snapshot.schedule is not None
+        assert snapshot.schedule.next_departure == tonight.departure
+        assert snapshot.schedule.slots == ()
+        assert snapshot.preferences.target_soc == round(tonight.target_soc)
+        state = snapshot.state
+        assert state.plugged_in is at_depot
+        assert state.charging is False
+        if at_depot:
+            assert state.charging_status is ChargingStatus.PLUGGED_IN
+            assert state.state_of_charge == tonight.start_soc
+            assert state.energy_added_wh is None
+        else:
+            assert state.charging_status is ChargingStatus.DISCONNECTED
+    sim.advance(1)
+    after = (await client.async_get_fleet()).vehicles[vehicle_id]
+    assert after.state.charging_status is ChargingStatus.DISCONNECTED
+    assert after.schedule is not None
+    assert after.schedule.next_departure == tonight.departure + timedelta(days=1)
+
+
+async def test_weekly_rule(client: ChargEyeClient, sim: Simulator) -> None:
+    """A rule beyond FREQ=DAILY (RRULE: prefix, BYDAY) gives the right next occurrence."""
+    recurring_only(sim, plans=False)
+    vehicle = sim.chargeye.fleet.add_vehicle(depot_pattern=False, id="bus-weekly")
+    monday = datetime(2026, 11, 2, 19, tzinfo=UTC)
+    assert monday.weekday() == 0
+    sim.chargeye.add_schedules(
+        vehicle,
+        [
+            PostedSchedule(
+                arrival=monday,
+                departure=monday + timedelta(hours=10),
+                target_soc=85,
+                location_uid=sim.chargeye.records[vehicle.id].locations()[0],
+                recurrence_rule="RRULE:FREQ=WEEKLY;BYDAY=MO,TU",
+            )
+        ],
+        replace=True,
+    )
+    (series,) = sim.chargeye.series[vehicle.id]
+    for now, index in (
+        (monday + timedelta(hours=1), 0),
+        (monday + timedelta(hours=11), 1),
+        (monday + timedelta(days=2), 2),
+    ):
+        advance_to(sim, now)
+        arrival, departure = series.occurrence(index, sim.timezone) or (now, now)
+        assert arrival == monday + timedelta(days=(0, 1, 7)[index])
+        snapshot = (await client.async_get_fleet()).vehicles[vehicle.id]
+        assert snapshot.schedule is not None
+        assert snapshot.schedule.next_departure == departure
+        assert snapshot.state.plugged_in is (arrival <= now)
+        assert snapshot.preferences.target_soc == 85
+
+
+@pytest.mark.parametrize("only_recurring", [False, True])
+async def test_unreadable_recurrence_rule_costs_only_its_expansion(
+    client: ChargEyeClient, sim: Simulator, only_recurring: bool
+) -> None:
+    """A rule that cannot be expanded is a problem naming it; the vehicle stays available.
+
+    With its dated occurrences listed the vehicle loses nothing; where the depot lists
+    only the series, the series stands for its first occurrence alone (long departed).
+    """
+    broken, *others = vehicle_ids(sim)
+    (series,) = sim.chargeye.series[broken]
+    series.rule = "FREQ=FORTNIGHTLY"
+    if only_recurring:
+        recurring_only(sim)
+    fleet = await client.async_get_fleet()
+    (problem,) = fleet.problems
+    assert isinstance(problem, ProviderResponseError)
+    assert problem.field is not None
+    assert problem.field.startswith(f"location schedules[{series.location_uid}]")
+    assert problem.field.endswith(".recurrenceRule")
+    assert fleet.vehicles[broken].error is None
+    if only_recurring:
+        state = fleet.vehicles[broken].state
+        assert state.charging_status is ChargingStatus.DISCONNECTED
+        assert fleet.vehicles[broken].schedule is None
+        assert fleet.vehicles[broken].preferences.target_soc is None
+    else:
+        assert_is_the_truth(fleet.vehicles[broken], sim, energy=False)
+    for vehicle_id in others:
+        assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+
+
+async def test_rule_that_never_matches(client: ChargEyeClient, sim: Simulator) -> None:
+    """A readable rule with no occurrence (February 30th) adds none; no problem."""
+    vehicle_id = vehicle_ids(sim)[0]
+    (series,) = sim.chargeye.series[vehicle_id]
+    series.rule = "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"
+    for _ in range(2):
+        fleet = await client.async_get_fleet()
+        assert fleet.problems == ()
+        assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+
+
+@pytest.mark.parametrize("epoch", ["ms", "s"])
+async def test_timestamps_as_epoch_strings(
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+    epoch: str,
+) -> None:
+    """The plain "string" timestamps may be epoch numbers: the same fleet results."""
+    iso_fleet = await new_client(sim, sim_server, client_session).async_get_fleet()
+    sim.chargeye.epoch_timestamps = epoch
+    schedule = current_schedule(sim, vehicle_ids(sim)[0])
+    shown = sim.chargeye.schedule_json(schedule, sim.clock.now())
+    assert shown["plannedDepartureTime"].isdigit()
+    assert shown["planMeta"]["timestamp"].isdigit()
+    client = new_client(sim, sim_server, client_session)
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert fleet.vehicles == iso_fleet.vehicles
+    assert client._token_expires == sim.clock.now() + timedelta(hours=8)
 
 
 # --- preferences ---------------------------------------------------------------------------
@@ -514,6 +816,23 @@ async def test_set_target_on_a_vanished_schedule(
             snapshot, PreferencesUpdate(target_soc=70)
         )
     assert err.value.detail == "No schedules were updated"
+
+
+async def test_set_target_on_a_recurring_schedule(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Where the depot lists only the series, the target is set on the series by its id."""
+    recurring_only(sim)
+    snapshot = await _snapshot(client, sim)
+    vehicle_id = snapshot.vehicle.id
+    (series,) = sim.chargeye.series[vehicle_id]
+    await client.async_update_preferences(snapshot, PreferencesUpdate(target_soc=65))
+    (entry,) = sent(sim)
+    assert entry.path == f"/chargeye/vehicles/{vehicle_id}/schedules"
+    assert entry.json == {"schedules": [{"id": series.id, "targetSoC": 65}]}
+    fleet = await client.async_get_fleet()
+    assert fleet.vehicles[vehicle_id].preferences.target_soc == 65
+    assert current_schedule(sim, vehicle_id).target_soc == 65
 
 
 async def test_smart_charging_not_confirmed(
@@ -671,6 +990,9 @@ async def test_replace_with_no_schedules(
 ) -> None:
     """An empty replace is allowed: it clears the future."""
     vehicle_id = vehicle_ids(sim)[2]
+    await client.async_get_fleet()
+    advance_to(sim, current_schedule(sim, vehicle_id).departure + timedelta(hours=1))
+    await client.async_get_fleet()
     ids, removed = await client.async_add_schedules(vehicle_id, [], replace_future=True)
     assert sent(sim)[-1].json == {"replaceFutureSchedules": True, "schedules": []}
     assert ids == []
@@ -680,7 +1002,8 @@ async def test_replace_with_no_schedules(
     # No current or next schedule is left ...
     assert snapshot.schedule is None
     assert snapshot.preferences.target_soc is None
-    # ... while the previous one still counts the last session's energy.
+    # ... while the previous one (seen before it departed) still counts the last
+    # session's energy.
     assert snapshot.state.energy_added_wh is not None
 
 
@@ -863,49 +1186,266 @@ async def test_token_response_without_token(
 # --- errors --------------------------------------------------------------------------------
 
 
-async def test_vehicles_failing_keep_what_the_list_said(
-    client: ChargEyeClient, sim: Simulator
-) -> None:
-    """Two vehicles whose schedule calls fail differently: each carries its error.
+@dataclass(frozen=True)
+class DepotFault:
+    """A way one depot's read fails, and what its vehicles then carry."""
 
-    They keep the list's name and battery, but no target without a schedule; the rest
-    are fine (the single failure of every kind: test_contract.py).
+    kind: FaultKind
+    error: type[ChargeBridgeError]
+    status: int | None = None
+
+
+DEPOT_FAULTS = {
+    "500": DepotFault(FaultKind.STATUS, ProviderConnectionError, 500),
+    "timeout": DepotFault(FaultKind.TIMEOUT, ProviderTimeoutError),
+    "malformed": DepotFault(FaultKind.MALFORMED, ProviderResponseError),
+    "truncated": DepotFault(FaultKind.TRUNCATED, ProviderResponseError),
+    "400": DepotFault(FaultKind.STATUS, ProviderRejectedError, 400),
+}
+
+
+@pytest.mark.parametrize("case", DEPOT_FAULTS.values(), ids=DEPOT_FAULTS.keys())
+async def test_one_depot_failing_costs_only_its_vehicles(
+    sim: Simulator,
+    sim_server: SimulatorServer,
+    client_session: aiohttp.ClientSession,
+    case: DepotFault,
+) -> None:
+    """Each vehicle at the failed depot carries its own error; the other depot is fine.
+
+    They keep the list's name and battery, but no target without a schedule.
     """
-    ids = vehicle_ids(sim)
-    sim.faults.add(
-        Fault(kind=FaultKind.STATUS, provider="chargeye", vehicle_id=ids[0], status=503)
-    )
-    sim.faults.add(
-        Fault(kind=FaultKind.MALFORMED, provider="chargeye", vehicle_id=ids[1])
+    client = new_client(sim, sim_server, client_session)
+    client.request_timeout = 0.5
+    noord, zuid = (location.id for location in sim.chargeye.locations)
+    fault = sim.faults.add(
+        Fault(
+            kind=case.kind,
+            provider="chargeye",
+            path=f"/locations/{noord}/schedules$",
+            status=case.status,
+        )
     )
     fleet = await client.async_get_fleet()
-    assert isinstance(fleet.vehicles[ids[0]].error, ProviderConnectionError)
-    assert isinstance(fleet.vehicles[ids[1]].error, ProviderResponseError)
-    assert fleet.vehicles[ids[2]].error is None
-    assert set(fleet.problems) == {
-        fleet.vehicles[ids[0]].error,
-        fleet.vehicles[ids[1]].error,
-    }
-    broken = fleet.vehicles[ids[0]]
-    assert broken.vehicle.name == sim.chargeye.fleet.vehicles[ids[0]].name
-    assert (
-        broken.state.battery_capacity_wh
-        == sim.chargeye.fleet.vehicles[ids[0]].battery_wh
-    )
-    assert broken.vehicle.capabilities.supports(Feature.TARGET_SOC) is False
-    assert fleet.vehicles[ids[2]].state.charging_status is not ChargingStatus.UNKNOWN
+    assert fault.hits == 1
+    broken = vehicles_at(sim, noord)
+    assert len(broken) == 2
+    errors = [fleet.vehicles[vehicle_id].error for vehicle_id in broken]
+    assert all(isinstance(error, case.error) for error in errors)
+    assert len({id(error) for error in errors}) == len(errors)
+    assert fleet.problems == tuple(errors)
+    for vehicle_id in broken:
+        snapshot = fleet.vehicles[vehicle_id]
+        truth = sim.chargeye.fleet.vehicles[vehicle_id]
+        assert snapshot.vehicle.name == truth.name
+        assert snapshot.state.battery_capacity_wh == truth.battery_wh
+        assert not snapshot.vehicle.capabilities.supports(Feature.TARGET_SOC)
+    for vehicle_id in vehicles_at(sim, zuid):
+        assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
 
 
-async def test_failing_vehicle_keeps_its_target_capability(
+async def test_failing_depot_keeps_its_vehicles_target_capability(
     client: ChargEyeClient, sim: Simulator
 ) -> None:
     """After a good refresh, a failed one keeps the entities (capabilities) it had."""
-    ids = vehicle_ids(sim)
+    noord = sim.chargeye.locations[0].id
     await client.async_get_fleet()
-    sim.faults.add(Fault(kind=FaultKind.STATUS, provider="chargeye", vehicle_id=ids[0]))
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS,
+            provider="chargeye",
+            path=f"/locations/{noord}/schedules$",
+        )
+    )
     fleet = await client.async_get_fleet()
-    assert fleet.vehicles[ids[0]].error is not None
-    assert fleet.vehicles[ids[0]].vehicle.capabilities.supports(Feature.TARGET_SOC)
+    for vehicle_id in vehicles_at(sim, noord):
+        assert fleet.vehicles[vehicle_id].error is not None
+        assert fleet.vehicles[vehicle_id].vehicle.capabilities.supports(
+            Feature.TARGET_SOC
+        )
+
+
+async def test_unreadable_schedule_costs_its_vehicle(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A schedule that cannot be read costs its vehicle (its state would be a guess)."""
+    noord = sim.chargeye.locations[0].id
+    broken, other = vehicles_at(sim, noord)
+    schedule = current_schedule(sim, broken)
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.MISSING_FIELDS,
+            provider="chargeye",
+            path=f"/locations/{noord}/schedules$",
+            vehicle_id=schedule.id,
+            fields=("id",),
+        )
+    )
+    fleet = await client.async_get_fleet()
+    error = fleet.vehicles[broken].error
+    assert isinstance(error, ProviderResponseError)
+    assert error.field is not None
+    assert re.fullmatch(
+        rf"location schedules\[{noord}\]\.schedules\[\d+\]\.id", error.field
+    )
+    assert fleet.problems == (error,)
+    assert_is_the_truth(fleet.vehicles[other], sim, energy=False)
+
+
+async def test_broken_plan_costs_only_if_it_is_read(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """Only the chosen schedules' plans are read: a later one's broken plan costs nothing."""
+    noord = sim.chargeye.locations[0].id
+    vehicle_id = vehicles_at(sim, noord)[0]
+    now = sim.clock.now()
+    current, later = [
+        s for s in sim.chargeye.schedules_of(vehicle_id) if s.departure >= now
+    ][:2]
+    assert current.id == current_schedule(sim, vehicle_id).id
+    for broken, costs in ((later, False), (current, True)):
+        fault = sim.faults.add(
+            Fault(
+                kind=FaultKind.UNKNOWN_ENUM,
+                provider="chargeye",
+                path=f"/locations/{noord}/schedules$",
+                vehicle_id=broken.id,
+                fields=("plan",),
+            )
+        )
+        fleet = await client.async_get_fleet()
+        assert fault.hits == 1
+        error = fleet.vehicles[vehicle_id].error
+        if costs:
+            assert isinstance(error, ProviderResponseError)
+            assert error.field is not None
+            assert error.field.endswith(".plan")
+            assert fleet.problems == (error,)
+        else:
+            assert error is None
+            assert fleet.problems == ()
+            assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+        sim.faults.remove(fault)
+
+
+async def test_refused_depot_read_falls_back_to_each_vehicle(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """403 on the depot read: the vehicles are read per vehicle, with the same values.
+
+    The refusal is remembered for an hour; then the depot read is tried again.
+    """
+    sim.chargeye.refused_location_schedules = True
+    ids = vehicle_ids(sim)
+    depots = depots_named(sim)
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    for snapshot in fleet.vehicles.values():
+        assert_is_the_truth(snapshot, sim)
+    upcoming = [("GET", f"/vehicles/{v}/schedules/upcoming") for v in ids]
+    assert sorted(calls(sim)[2:]) == sorted(
+        [*(depot_read(d) for d in depots), *upcoming]
+    )
+    sim.requests.clear()
+    await client.async_get_fleet()
+    assert sorted(calls(sim)) == sorted([("GET", "/vehicles"), *upcoming])
+    sim.advance(3601)
+    sim.requests.clear()
+    await client.async_get_fleet()
+    assert sorted(calls(sim)) == sorted(
+        [("GET", "/vehicles"), *(depot_read(d) for d in depots), *upcoming]
+    )
+    sim.chargeye.refused_location_schedules = False
+    sim.advance(3601)
+    sim.requests.clear()
+    fleet = await client.async_get_fleet()
+    assert sorted(calls(sim)) == sorted(
+        [("GET", "/vehicles"), *(depot_read(d) for d in depots)]
+    )
+    for snapshot in fleet.vehicles.values():
+        assert_is_the_truth(snapshot, sim)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_depot_read_not_offered_falls_back_for_that_depot(
+    client: ChargEyeClient, sim: Simulator, status: int
+) -> None:
+    """404 or 405 from one depot's read: only its vehicles are read per vehicle."""
+    noord, zuid = (location.id for location in sim.chargeye.locations)
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS,
+            provider="chargeye",
+            path=f"/locations/{noord}/schedules$",
+            status=status,
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    for snapshot in fleet.vehicles.values():
+        assert_is_the_truth(snapshot, sim, energy=False)
+    assert sorted(calls(sim)[2:]) == sorted(
+        [
+            depot_read(noord),
+            depot_read(zuid),
+            *(
+                ("GET", f"/vehicles/{v}/schedules/upcoming")
+                for v in vehicles_at(sim, noord)
+            ),
+        ]
+    )
+
+
+async def test_depot_list_refused_reads_depotless_vehicles_each(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A vehicle naming no depot, with GET /locations refused: read per vehicle."""
+    vehicle_id = vehicle_ids(sim)[0]
+    sim.chargeye.records[vehicle_id].location_uid = None
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS, provider="chargeye", path="/locations$", status=403
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert fleet.problems == ()
+    assert_is_the_truth(fleet.vehicles[vehicle_id], sim)
+    assert ("GET", f"/vehicles/{vehicle_id}/schedules/upcoming") in calls(sim)
+
+
+async def test_depot_list_failing_costs_depotless_vehicles(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A vehicle naming no depot, with GET /locations failing: that vehicle's error."""
+    depotless, *others = vehicle_ids(sim)
+    sim.chargeye.records[depotless].location_uid = None
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.STATUS, provider="chargeye", path="/locations$", status=502
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert isinstance(fleet.vehicles[depotless].error, ProviderConnectionError)
+    for vehicle_id in others:
+        assert_is_the_truth(fleet.vehicles[vehicle_id], sim, energy=False)
+
+
+async def test_rate_limit_on_a_depot_read_fails_the_refresh(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """429 concerns the whole account, even when one depot's read meets it."""
+    noord = sim.chargeye.locations[0].id
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.RATE_LIMIT,
+            provider="chargeye",
+            path=f"/locations/{noord}/schedules$",
+            retry_after="120",
+        )
+    )
+    with pytest.raises(ProviderRateLimitError) as err:
+        await client.async_get_fleet()
+    assert err.value.retry_after == 120
 
 
 async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> None:
@@ -942,9 +1482,12 @@ async def test_unreadable_list_items(client: ChargEyeClient, sim: Simulator) -> 
     assert isinstance(value, ProviderValueError)
     assert value.field == "vehicles response.vehicles[1].vehicle.fullChargeEnergykWh"
     assert value.vehicle_id == ids[1]
-    for vehicle_id in ids[1:3]:
-        path = f"/vehicles/{vehicle_id}/schedules/upcoming"
-        assert calls(sim).count(("GET", path)) == 1
+    depots = {
+        depot
+        for vehicle_id in ids[1:3]
+        for depot in sim.chargeye.records[vehicle_id].locations()
+    }
+    assert sorted(calls(sim)[2:]) == sorted(depot_read(depot) for depot in depots)
 
 
 async def test_missing_optional_fields_give_none(

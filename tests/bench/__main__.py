@@ -331,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"N={m.vehicles}: S={m.scheduled}" for m in measurements
             )
             out.write(f" ({scheduled})")
+        if provider == "chargeye":
+            depots = ", ".join(f"N={m.vehicles}: L={m.depots}" for m in measurements)
+            out.write(f" ({depots})")
         out.write("\n\n" + format_table(measurements) + "\n")
     out.write("\nColumns:\n")
     for title, meaning in COLUMNS.items():

@@ -65,8 +65,8 @@ ROUND_TRIPS: dict[str, str] = {
         f"1 + max(ceil((N + S) / {PER_VEHICLE_CONCURRENCY}), 1 + [S > 0])"
     ),
     "chargeye": (
-        "1 vehicle list, then one upcoming-schedule request per vehicle, at most "
-        f"{PER_VEHICLE_CONCURRENCY} in flight: 1 + ceil(N / {PER_VEHICLE_CONCURRENCY})"
+        "1 vehicle list, then one schedules read per depot the L vehicles name, at most "
+        f"{PER_VEHICLE_CONCURRENCY} in flight: 1 + ceil(L / {PER_VEHICLE_CONCURRENCY})"
     ),
     "jedlix": (
         "1: the vehicle list embeds every car's charge state; charge settings (30 min) "
@@ -81,24 +81,28 @@ ROUND_TRIPS: dict[str, str] = {
 
 MINIMUM_REQUESTS: dict[str, str] = {
     "hiven": "1 + N + S",
-    "chargeye": "1 + N",
+    "chargeye": "1 + L (L: depots the vehicles name)",
     "jedlix": "1",
     "evenergy": f"ceil(N / {EVENERGY_PAGE_SIZE})",
 }
 
 
-def minimum_requests(provider: str, vehicles: int, scheduled: int = 0) -> int:
+def minimum_requests(
+    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0
+) -> int:
     """Fewest requests a steady-state refresh of the provider's API can make."""
     if provider == "hiven":
         return 1 + vehicles + scheduled
     if provider == "chargeye":
-        return 1 + vehicles
+        return 1 + depots
     if provider == "jedlix":
         return 1
     return max(1, math.ceil(vehicles / EVENERGY_PAGE_SIZE))
 
 
-def minimum_round_trips(provider: str, vehicles: int, scheduled: int = 0) -> int:
+def minimum_round_trips(
+    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0
+) -> int:
     """Fewest round trips that must follow one another (see ROUND_TRIPS)."""
     if provider == "hiven":
         if vehicles == 0:
@@ -106,7 +110,7 @@ def minimum_round_trips(provider: str, vehicles: int, scheduled: int = 0) -> int
         rounds = math.ceil((vehicles + scheduled) / PER_VEHICLE_CONCURRENCY)
         return 1 + max(rounds, 2 if scheduled else 1)
     if provider == "chargeye":
-        return 1 + math.ceil(vehicles / PER_VEHICLE_CONCURRENCY)
+        return 1 + math.ceil(depots / PER_VEHICLE_CONCURRENCY)
     return minimum_requests(provider, vehicles, scheduled)
 
 
@@ -146,6 +150,14 @@ class SimulatorControl(Protocol):
     async def request_count(self, provider: str) -> int:
         """Return how many requests of the provider were recorded."""
 
+    async def chargeye_depots(self) -> int:
+        """Return how many depots the ChargEye vehicles name (each read once)."""
+
+
+def distinct_depots(depots_named: dict[str, list[str]]) -> int:
+    """Count the depots in ChargEye's ``depots_named`` (GET /_admin/state)."""
+    return len({depot for depots in depots_named.values() for depot in depots})
+
 
 class LocalSimulator:
     """A Simulator object in this process (the smoke test)."""
@@ -169,6 +181,10 @@ class LocalSimulator:
     async def request_count(self, provider: str) -> int:
         """Count the provider's recorded requests."""
         return self.sim.requests.count(provider=provider)
+
+    async def chargeye_depots(self) -> int:
+        """Count the depots the ChargEye vehicles name."""
+        return distinct_depots(self.sim.chargeye.admin_state()["depots_named"])
 
 
 class RemoteSimulator:
@@ -213,6 +229,11 @@ class RemoteSimulator:
     async def request_count(self, provider: str) -> int:
         """Count the provider's recorded requests."""
         return len(await self._call("GET", "/requests", params={"provider": provider}))
+
+    async def chargeye_depots(self) -> int:
+        """Count the depots the ChargEye vehicles name."""
+        state = await self._call("GET", "/state", params={"provider": "chargeye"})
+        return distinct_depots(state["providers"]["chargeye"]["depots_named"])
 
 
 @dataclass
@@ -302,6 +323,8 @@ class Measurement:
     setup_s: float = 0.0
     scheduled: int = 0
     """Hiven only: cars whose schedule is read (plugged in, smart charging on)."""
+    depots: int = 0
+    """ChargEye only: depots the vehicles name (each read once per refresh)."""
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
@@ -319,12 +342,16 @@ class Measurement:
     @property
     def min_requests(self) -> int:
         """The provider's minimum requests for this fleet."""
-        return minimum_requests(self.provider, self.vehicles, self.scheduled)
+        return minimum_requests(
+            self.provider, self.vehicles, self.scheduled, self.depots
+        )
 
     @property
     def min_round_trips(self) -> int:
         """The provider's minimum dependent round trips for this fleet."""
-        return minimum_round_trips(self.provider, self.vehicles, self.scheduled)
+        return minimum_round_trips(
+            self.provider, self.vehicles, self.scheduled, self.depots
+        )
 
     @property
     def median_wall_ms(self) -> float:
@@ -515,6 +542,8 @@ async def measure(
             result.state_reported.append(writes.reported)
         if provider == "hiven":
             result.scheduled = hiven_scheduled(coordinator.data)
+        if provider == "chargeye":
+            result.depots = await sim.chargeye_depots()
 
         if change:
             moved = await sim.advance(CHANGE_SECONDS)

@@ -55,8 +55,12 @@ async def test_bench_smoke(
 
     for result in results:
         assert result.entities > 0
-        minimum = minimum_requests(provider, result.vehicles, result.scheduled)
+        minimum = minimum_requests(
+            provider, result.vehicles, result.scheduled, result.depots
+        )
         assert result.min_requests == minimum
+        if provider == "chargeye":
+            assert 1 <= result.depots <= result.vehicles
         assert result.requests == [minimum] * 2
         assert result.client_requests == result.requests
         assert result.writes == [0, 0]

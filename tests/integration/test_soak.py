@@ -133,7 +133,7 @@ def polls_per_hour(interval: timedelta) -> int:
     return math.floor(BUDGET_WINDOW / interval) + 1
 
 
-def budget_for(provider: str, vehicles: int) -> Budget:
+def budget_for(provider: str, vehicles: int, depots: int) -> Budget:
     """Return what the configured intervals allow, from each client's design.
 
     Writes may each take up to 3 requests (read before write, write, token); a token is
@@ -151,11 +151,11 @@ def budget_for(provider: str, vehicles: int) -> Budget:
             explain="polls × (1 + 2N) + 3 × writes",
         )
     if provider == "chargeye":
-        # token when due, vehicle list, upcoming schedule per vehicle
+        # token when due, vehicle list, one read per depot the vehicles name
         return Budget(
             poll=poll,
-            allowance=lambda polls, writes: polls * (2 + vehicles) + writes * per_write,
-            explain="polls × (2 + N) + 3 × writes",
+            allowance=lambda polls, writes: polls * (2 + depots) + writes * per_write,
+            explain="polls × (2 + L depots) + 3 × writes",
         )
     if provider == "jedlix":
         # token when due and the vehicle list every poll; charge settings per vehicle
@@ -226,19 +226,22 @@ FAULT_KINDS = (
 
 def vehicle_fault(provider: str, vehicle_id: str) -> Fault:
     """Return a fault that breaks one vehicle only, on every refresh."""
-    if provider in ("hiven", "chargeye"):
-        # its own requests (Hiven status, ChargEye schedules) fail
+    if provider == "hiven":
+        # its own requests (Hiven status) fail
         return Fault(
             kind=FaultKind.STATUS, provider=provider, vehicle_id=vehicle_id, status=500
         )
-    # one list for all: that vehicle's charge level turns unreadable
+    # one list for all (ChargEye: its depots' reads serve every vehicle there): that
+    # vehicle's item turns unreadable
+    fields = {
+        "chargeye": ("fullChargeEnergykWh",),
+        "jedlix": ("batteryLevel",),
+    }.get(provider, ("state_of_charge_percentage",))
     return Fault(
         kind=FaultKind.UNKNOWN_ENUM,
         provider=provider,
         vehicle_id=vehicle_id,
-        fields=("batteryLevel",)
-        if provider == "jedlix"
-        else ("state_of_charge_percentage",),
+        fields=fields,
     )
 
 
@@ -359,7 +362,9 @@ class Soak:
         self.provider: str = entry.data["provider"]
         self.start = sim.clock.now()
         self.tally = RequestTally()
-        self.budget = budget_for(self.provider, VEHICLES)
+        self.budget = budget_for(
+            self.provider, VEHICLES, depots=len(self.sim.chargeye.locations)
+        )
         self._poll = re.compile(self.budget.poll)
         self.writes_applied = 0
         self.writes_refused = 0

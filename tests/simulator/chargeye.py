@@ -21,11 +21,35 @@ own physics and daily routine do not run for this fleet. Changing a vehicle's sm
 battery or power (API or /_admin) replans its future schedules; /_admin writes to soc or plug
 state are overwritten by the plan on the next sync.
 
+The depot read ``GET /locations/{uid}/schedules`` serves the dated schedules at that depot
+that have not departed (current and upcoming, with their plans) and the recurring series
+templates (first occurrence, rule, no plan). A vehicle's ``locationUid`` is a list of one
+depot by default; tests may set ``records[id].location_uid`` to a string, a longer list or
+None (the vehicle's schedules stay at the depot they were made for).
+
+Variants the document allows, settable on ``State`` from tests (defaults: off):
+
+- ``recurring_only_locations`` (depot ids): those depots serve no dated schedules, only
+  ``recurringSchedules``, each carrying the plan (shaped exactly like a dated one's) of its
+  current-or-next occurrence, while ``plannedArrivalTime``/``plannedDepartureTime`` stay
+  the series' first occurrence (days in the past). With ``recurring_plans = False`` the
+  recurring schedules carry no plan at all.
+- ``refused_location_schedules``: the depot read answers 403 (not permitted).
+- ``epoch_timestamps`` (``"ms"``, ``"s"`` or None): the ISO 8601 string fields
+  (``plannedArrivalTime``, ``plannedDepartureTime``, ``planMeta.timestamp``, ``tx.*``,
+  ``v2icp.timestamp``, the token's ``validUntil``) are written as epoch numbers in strings,
+  which the document's plain "string" type allows.
+
 Choices where the public documentation is silent (the simulator's, not the client's):
 error bodies are ``{"message": ...}``; validation errors are 400; adding a schedule without
 ``replaceFutureSchedules`` that overlaps an existing one is 409; posted schedules whose
-departure has passed are 400; only ``FREQ=DAILY`` recurrence rules are expanded (others are
-stored as given); the time filter of the schedule list is ``from``/``to`` (ISO 8601).
+departure has passed are 400; recurrence rules are RFC 5545 RRULEs (``FREQ=DAILY``,
+``FREQ=WEEKLY;BYDAY=MO,TU``, optionally prefixed ``RRULE:``) expanded with dateutil in the
+simulator's local time from the first arrival, each occurrence as long as the first; a rule
+dateutil cannot read is stored as given and not expanded; patching a recurring series by its
+id changes its SoCs, location or rule and those of its future occurrences, while moving a
+series in time is refused (400); the time filter of the schedule list is ``from``/``to``
+(ISO 8601).
 """
 
 from __future__ import annotations
@@ -45,6 +69,7 @@ from typing import Any, Final, cast
 import uuid
 
 from aiohttp import web
+from dateutil.rrule import rrulestr
 
 from .app import ApiError, get_sim
 from .core import DEPOT_MODELS, Fleet, PriceCurve, Simulator, SimVehicle, uuid_ids
@@ -302,9 +327,19 @@ class SimSchedule:
         return self.arrival < departure and arrival < self.departure
 
 
+def recurrence(rule: str | None, first: datetime, tz: Any) -> Any:
+    """Return a recurrenceRule's dateutil rule from ``first`` in local time (None: unreadable)."""
+    if not rule:
+        return None
+    try:
+        return rrulestr(rule.strip(), dtstart=first.astimezone(tz), cache=True)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        return None
+
+
 @dataclass(slots=True, kw_only=True)
 class SimSeries:
-    """A recurring (daily) schedule that generates occurrences ahead of time."""
+    """A recurring schedule that generates occurrences ahead of time."""
 
     id: str
     vehicle_id: str
@@ -317,13 +352,26 @@ class SimSeries:
     generated: int = 0
     until: datetime | None = None
     """No occurrence arriving at or after this is generated (ended by a replace)."""
+    _expanded: tuple[str, Any] | None = None
 
-    def occurrence(self, index: int, tz: Any) -> tuple[datetime, datetime]:
-        """Arrival and departure of occurrence ``index`` (same local times every day)."""
-        days = timedelta(days=index)
-        arrival = (self.arrival.astimezone(tz) + days).astimezone(UTC)
-        departure = (self.departure.astimezone(tz) + days).astimezone(UTC)
-        return arrival, departure
+    def occurrence(self, index: int, tz: Any) -> tuple[datetime, datetime] | None:
+        """Arrival and departure of occurrence ``index`` (None: no such occurrence).
+
+        Occurrences keep the first one's local times and its local length.
+        """
+        if self._expanded is None or self._expanded[0] != self.rule:
+            self._expanded = (self.rule, recurrence(self.rule, self.arrival, tz))
+        rule = self._expanded[1]
+        if rule is None:
+            return None
+        try:
+            local_arrival = rule[index]
+        except IndexError:
+            return None
+        length = self.departure.astimezone(tz).replace(
+            tzinfo=None
+        ) - self.arrival.astimezone(tz).replace(tzinfo=None)
+        return local_arrival.astimezone(UTC), (local_arrival + length).astimezone(UTC)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -409,6 +457,14 @@ class State:
         self.organisation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self.omitted_claims: set[str] = set()
         """Claims this server leaves out of its tokens (the document names none)."""
+        self.recurring_only_locations: set[str] = set()
+        """Depots whose read lists only recurring schedules (see the module docstring)."""
+        self.recurring_plans = True
+        """In recurring-only depots, whether a recurring schedule carries its plan."""
+        self.refused_location_schedules = False
+        """Whether the depot read answers 403 (not permitted)."""
+        self.epoch_timestamps: str | None = None
+        """"ms" or "s": ISO 8601 string fields are written as epoch numbers in strings."""
         self._secret = self.rng.randbytes(32)
         self._jti = itertools.count(1)
         self.tokens: dict[str, datetime] = {}
@@ -542,10 +598,14 @@ class State:
         return previous, current
 
     def admin_state(self) -> dict[str, Any]:
-        """Extra truth for GET /_admin/state: the schedules per vehicle."""
+        """Extra truth for GET /_admin/state: depots named and schedules, per vehicle."""
         now = self.sim.clock.now()
         return {
             "organisation": self.organisation,
+            "depots_named": {
+                vehicle_id: record.locations()
+                for vehicle_id, record in self.records.items()
+            },
             "schedules": {
                 vehicle_id: [self.schedule_json(s, now) for s in schedules]
                 for vehicle_id, schedules in self.schedules.items()
@@ -617,10 +677,11 @@ class State:
         schedules = self.schedules[vehicle_id]
         added = False
         for series in self.series.get(vehicle_id, []):
-            if series.rule != DAILY:
-                continue
             while True:
-                arrival, departure = series.occurrence(series.generated, tz)
+                occurrence = series.occurrence(series.generated, tz)
+                if occurrence is None:
+                    break
+                arrival, departure = occurrence
                 if arrival > now + HORIZON or (
                     series.until is not None and arrival >= series.until
                 ):
@@ -809,6 +870,14 @@ class State:
 
     # --- JSON ----------------------------------------------------------------------------
 
+    def timestamp(self, value: datetime | None) -> str | None:
+        """Write a timestamp field: ISO 8601, or epoch ms/s in a string (epoch_timestamps)."""
+        if value is None or self.epoch_timestamps is None:
+            return iso(value)
+        if self.epoch_timestamps == "ms":
+            return str(to_ms(value))
+        return str(int(value.timestamp()))
+
     def vehicle_json(self, vehicle: SimVehicle) -> dict[str, Any]:
         """Show a vehicle as ``GET /vehicles/{id}`` does."""
         record = self.records[vehicle.id]
@@ -843,7 +912,7 @@ class State:
             "odometer": round(vehicle.odometer_km),
             "passwordId": None,
             "response": None,
-            "timestamp": iso(vehicle.plugged_in_at),
+            "timestamp": self.timestamp(vehicle.plugged_in_at),
             "v2icp": None,
             "vin": vehicle.vin,
         }
@@ -906,10 +975,10 @@ class State:
                     "targetSoc": _num(schedule.target_soc),
                     "to": to_ms(schedule.departure),
                     "tx": {
-                        "chargingEndTime": iso(from_ms(finished))
+                        "chargingEndTime": self.timestamp(from_ms(finished))
                         if finished is not None and finished <= now_ms
                         else None,
-                        "chargingStartTime": iso(from_ms(started))
+                        "chargingStartTime": self.timestamp(from_ms(started))
                         if started is not None and started <= now_ms
                         else None,
                     },
@@ -920,27 +989,45 @@ class State:
                 "frozen": schedule.departure < now,
                 "strategy": plan.strategy,
                 "strategyVersion": STRATEGY_VERSION,
-                "timestamp": iso(plan.timestamp),
+                "timestamp": self.timestamp(plan.timestamp),
                 "trigger": plan.trigger,
                 "triggerDescription": plan.description,
             },
-            "plannedArrivalTime": iso(schedule.arrival),
-            "plannedDepartureTime": iso(schedule.departure),
+            "plannedArrivalTime": self.timestamp(schedule.arrival),
+            "plannedDepartureTime": self.timestamp(schedule.departure),
             "recurrenceRule": schedule.recurrence_rule,
             "startSoC": _num(schedule.start_soc),
             "targetSoC": _num(schedule.target_soc),
         }
 
-    def series_json(self, series: SimSeries) -> dict[str, Any]:
-        """Show a recurring schedule (the template, without a plan)."""
+    def series_json(
+        self, series: SimSeries, now: datetime, *, with_plan: bool = False
+    ) -> dict[str, Any]:
+        """Show a recurring schedule: the template (first occurrence, rule).
+
+        ``with_plan``: with the plan of its current-or-next occurrence, when there is one.
+        """
+        plan = meta = None
+        if with_plan:
+            occurrence = next(
+                (
+                    s
+                    for s in self.schedules_of(series.vehicle_id)
+                    if s.series_id == series.id and s.departure >= now
+                ),
+                None,
+            )
+            if occurrence is not None:
+                shown = self.schedule_json(occurrence, now)
+                plan, meta = shown["plan"], shown["planMeta"]
         return {
             "evId": series.vehicle_id,
             "id": series.id,
             "locationUid": series.location_uid,
-            "plan": None,
-            "planMeta": None,
-            "plannedArrivalTime": iso(series.arrival),
-            "plannedDepartureTime": iso(series.departure),
+            "plan": plan,
+            "planMeta": meta,
+            "plannedArrivalTime": self.timestamp(series.arrival),
+            "plannedDepartureTime": self.timestamp(series.departure),
             "recurrenceRule": series.rule,
             "startSoC": _num(series.start_soc),
             "targetSoC": _num(series.target_soc),
@@ -1029,7 +1116,7 @@ class State:
             else DEFAULT_TARGET_SOC,
             recurrence_rule=item.recurrence_rule,
         )
-        if item.recurrence_rule == DAILY:
+        if item.recurrence_rule is not None:
             series = SimSeries(
                 id=self._new_id(),
                 vehicle_id=vehicle.id,
@@ -1038,11 +1125,14 @@ class State:
                 departure=schedule.departure,
                 start_soc=schedule.start_soc,
                 target_soc=schedule.target_soc,
-                rule=DAILY,
-                generated=1,
+                rule=item.recurrence_rule,
             )
-            schedule.series_id = series.id
-            self.series[vehicle.id].append(series)
+            first = series.occurrence(0, self.sim.timezone)
+            if first is not None:
+                # The posted schedule is the series' first occurrence when the rule agrees.
+                series.generated = int(first[0] == schedule.arrival)
+                schedule.series_id = series.id
+                self.series[vehicle.id].append(series)
         self.schedules[vehicle.id].append(schedule)
         self.schedules[vehicle.id].sort(key=lambda s: s.arrival)
         self.replan(schedule, now, "schedule-created", "Schedule created")
@@ -1080,9 +1170,18 @@ class State:
         """PATCH /vehicles/{id}/schedules: (updated ids, skipped ids)."""
         now = self.sim.clock.now()
         by_id = {s.id: s for s in self.schedules[vehicle.id]}
+        series_by_id = {
+            series.id: series
+            for series in self.series[vehicle.id]
+            if series.until is None or series.until > now
+        }
         updated: list[str] = []
         skipped: list[str] = []
         for patch in patches:
+            if (series := series_by_id.get(patch["id"])) is not None:
+                self._patch_series(series, patch, now)
+                updated.append(series.id)
+                continue
             schedule = by_id.get(patch["id"])
             if schedule is None or schedule.departure < now:
                 skipped.append(patch["id"])
@@ -1118,6 +1217,34 @@ class State:
             updated.append(schedule.id)
         self._set_vehicle(vehicle, now)
         return updated, skipped
+
+    def _patch_series(
+        self, series: SimSeries, patch: dict[str, Any], now: datetime
+    ) -> None:
+        """Patch a recurring series: its SoCs and location, and its future occurrences'."""
+        moved = {"plannedArrivalTime", "plannedDepartureTime", "recurrenceRule"}
+        if moved & set(patch):
+            raise ApiError(
+                400,
+                f"schedule {series.id}: a recurring schedule's times and rule cannot be "
+                "patched",
+            )
+        series.start_soc = patch.get("startSoC", series.start_soc)
+        series.target_soc = patch.get("targetSoC", series.target_soc)
+        series.location_uid = patch.get("locationUid", series.location_uid)
+        for occurrence in self.schedules_of(series.vehicle_id):
+            if occurrence.series_id == series.id and occurrence.departure > now:
+                self._update(
+                    occurrence,
+                    PostedSchedule(
+                        arrival=occurrence.arrival,
+                        departure=occurrence.departure,
+                        start_soc=patch.get("startSoC"),
+                        target_soc=patch.get("targetSoC"),
+                        location_uid=patch.get("locationUid"),
+                    ),
+                    now,
+                )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1451,7 +1578,9 @@ async def refresh_access_token(request: web.Request, state: State) -> web.Respon
     if token is None or state.revoked or token != state.credentials["refresh_token"]:
         raise ApiError(401, "Unauthorized")
     jwt = state.issue_token()
-    return web.json_response({"token": jwt, "validUntil": iso(state.tokens[jwt])})
+    return web.json_response(
+        {"token": jwt, "validUntil": state.timestamp(state.tokens[jwt])}
+    )
 
 
 async def list_vehicles(request: web.Request, state: State) -> web.Response:
@@ -1552,15 +1681,20 @@ async def location_schedules(request: web.Request, state: State) -> web.Response
     uid = request.match_info["location_uid"]
     if uid not in {loc.id for loc in state.locations}:
         raise ApiError(404, "Location not found")
+    if state.refused_location_schedules:
+        raise ApiError(403, "Forbidden")
     now = state.sim.clock.now()
+    recurring_only = uid in state.recurring_only_locations
     schedules = [
         state.schedule_json(s, now)
         for vehicle_schedules in state.schedules.values()
         for s in vehicle_schedules
-        if s.location_uid == uid and s.departure >= now
+        if s.location_uid == uid and s.departure >= now and not recurring_only
     ]
     recurring = [
-        state.series_json(series)
+        state.series_json(
+            series, now, with_plan=recurring_only and state.recurring_plans
+        )
         for vehicle_series in state.series.values()
         for series in vehicle_series
         if series.location_uid == uid and (series.until is None or series.until > now)

@@ -229,8 +229,8 @@ class Provider(ABC):
     Secret fields are declared ``field(repr=False)`` and ``ConfigField(secret=True)``.
 
     Reading the fleet is one template (``async_get_fleet``): list the vehicles, parse each
-    item tolerantly, enrich the vehicles that need a request of their own (bounded
-    concurrency), then add notices. A provider supplies the
+    item tolerantly, enrich the vehicles that need more than the list (by default a request
+    each, bounded concurrency), then add notices. A provider supplies the
     hooks below ``async_get_fleet``; broken items, boost memory and car-link notices are
     handled here once.
     """
@@ -350,15 +350,7 @@ class Provider(ABC):
                     cached = self._cached_faults(snapshot)
                     problems.extend(of_vehicle(cached, vehicle_id))
         if wanted:
-
-            async def enrich(snapshot: VehicleSnapshot) -> VehicleSnapshot:
-                found: list[ChargeBridgeError] = []
-                try:
-                    return await self._async_enrich(snapshot, found)
-                finally:
-                    problems.extend(of_vehicle(found, snapshot.vehicle.id))
-
-            results = await self._gather_per_vehicle(wanted, enrich)
+            results = await self._async_enrich_fleet(wanted, problems)
             for snapshot, result in zip(wanted, results, strict=True):
                 if isinstance(result, ChargeBridgeError):
                     problems.append(result)
@@ -420,6 +412,25 @@ class Provider(ABC):
     def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
         """Tell whether a parsed vehicle needs a request of its own this refresh."""
         return False
+
+    async def _async_enrich_fleet(
+        self, wanted: Sequence[VehicleSnapshot], problems: list[ChargeBridgeError]
+    ) -> Sequence[VehicleSnapshot | ChargeBridgeError]:
+        """Enrich the vehicles that need it, one result (or error) per vehicle, in order.
+
+        By default each vehicle makes its own request (``_async_enrich``, bounded
+        concurrency). A provider whose API answers for many vehicles at once (ChargEye's
+        depot reads) overrides this; an error in a vehicle's place costs that vehicle only.
+        """
+
+        async def enrich(snapshot: VehicleSnapshot) -> VehicleSnapshot:
+            found: list[ChargeBridgeError] = []
+            try:
+                return await self._async_enrich(snapshot, found)
+            finally:
+                problems.extend(of_vehicle(found, snapshot.vehicle.id))
+
+        return await self._gather_per_vehicle(wanted, enrich)
 
     async def _async_enrich(
         self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]

@@ -7,9 +7,11 @@ module reads those plans and derives the vehicle's state from them, with no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from .chargeye_recurrence import Window
 from .errors import ProviderResponseError
 from .models import ChargingSlot, ChargingStatus, DepotSchedule, VehicleState
 from .payload import Payload
@@ -87,6 +89,19 @@ class PlannedSchedule:
     upcoming: tuple[PlanSegment, ...]
     """The plan's ``segments`` (not yet past), by start time."""
     plan_timestamp: datetime | None
+    has_plan: bool = True
+    """Whether a plan came with the schedule (without one, energy is unknown, not 0)."""
+    plan_window: Window | None = None
+    """The window the plan says it was made for (its ``schedule.from`` and ``to``)."""
+
+    @property
+    def window(self) -> Window | None:
+        """When the vehicle is planned at the depot; None when the departure is unknown."""
+        departure = self.schedule.planned_departure
+        if departure is None:
+            return None
+        arrival = self.schedule.planned_arrival
+        return Window(departure if arrival is None else arrival, departure)
 
     def covering(self, now: datetime) -> PlanSegment | None:
         """Return the segment whose span contains ``now``."""
@@ -105,15 +120,59 @@ class PlannedSchedule:
             return ended[-1].end_soc
         return self.schedule.start_soc
 
-    def energy_until(self, now: datetime) -> float:
-        """Energy (Wh) the plan delivers before ``now``."""
+    def energy_until(self, now: datetime) -> float | None:
+        """Energy (Wh) the plan delivers before ``now``; None without a plan."""
+        if not self.has_plan:
+            return None
         return sum(segment.energy() * segment.elapsed(now) for segment in self.segments)
+
+    # [assume] A recurring schedule's plan is for the occurrence its plan.schedule.from-to
+    # (else its segments) overlaps; the document does not say which occurrence it is for.
+    # If wrong, the occurrence shows without a plan (state of charge from startSoC).
+    def at(self, occurrence: Window) -> PlannedSchedule:
+        """Return this recurring schedule at one occurrence, with the plan if made for it.
+
+        A plan made for the occurrence also gives its exact times (ChargEye's own, which
+        beat our expansion of the rule).
+        """
+        made_for = self.plan_window
+        if made_for is None and self.segments:
+            made_for = Window(
+                self.segments[0].start, max(segment.end for segment in self.segments)
+            )
+        if self.has_plan and made_for is not None and _overlap(made_for, occurrence):
+            times = self.plan_window or occurrence
+            return replace(
+                self,
+                schedule=replace(
+                    self.schedule,
+                    planned_arrival=times.arrival,
+                    planned_departure=times.departure,
+                ),
+            )
+        return PlannedSchedule(
+            schedule=replace(
+                self.schedule,
+                planned_arrival=occurrence.arrival,
+                planned_departure=occurrence.departure,
+                slots=(),
+            ),
+            segments=(),
+            upcoming=(),
+            plan_timestamp=None,
+            has_plan=False,
+        )
 
 
 def parse_segment(payload: Payload) -> PlanSegment:
-    """Read one plan segment; ``from`` and ``to`` (epoch ms) are required."""
-    start = payload.opt_epoch_ms("from")
-    end = payload.opt_epoch_ms("to")
+    """Read one plan segment; ``from`` and ``to`` (epoch ms) are its structure.
+
+    Without them the segment cannot be placed in time, so they raise even where other
+    values are read leniently.
+    """
+    times = Payload(payload.provider, payload.data, payload.path)
+    start = times.opt_epoch_ms("from")
+    end = times.opt_epoch_ms("to")
     if start is None or end is None:
         raise ProviderResponseError(
             payload.provider,
@@ -137,19 +196,28 @@ def parse_segment(payload: Payload) -> PlanSegment:
     )
 
 
-def parse_schedule(payload: Payload, vehicle_id: str | None = None) -> PlannedSchedule:
-    """Read an EvSchedule (the vehicle id falls back to the one asked for)."""
-    plan = payload.opt_obj("plan")
+def parse_schedule(
+    payload: Payload, vehicle_id: str | None = None, *, with_plan: bool = True
+) -> PlannedSchedule:
+    """Read an EvSchedule (the vehicle id falls back to the one asked for).
+
+    ``with_plan=False`` reads only the schedule itself, enough to choose among a depot's
+    schedules: the plans of the two chosen are read after, the others' never.
+    """
+    plan = payload.opt_obj("plan") if with_plan else None
     past: list[PlanSegment] = []
     upcoming: list[PlanSegment] = []
     plan_timestamp = None
+    plan_window = None
     if plan is not None:
         past = [parse_segment(item) for item in plan.objects("pastSegments")]
         upcoming = [parse_segment(item) for item in plan.objects("segments")]
-    meta = payload.opt_obj("planMeta")
+    meta = payload.opt_obj("planMeta") if with_plan else None
     if meta is not None:
         plan_timestamp = meta.opt_datetime("timestamp")
     segments = sorted(past + upcoming, key=lambda s: s.start)
+    if plan is not None:
+        plan_window = _plan_window(plan)
     schedule = DepotSchedule(
         id=payload.req_str("id"),
         vehicle_id=payload.opt_str("evId") or vehicle_id or "",
@@ -166,7 +234,76 @@ def parse_schedule(payload: Payload, vehicle_id: str | None = None) -> PlannedSc
         segments=tuple(segments),
         upcoming=tuple(sorted(upcoming, key=lambda s: s.start)),
         plan_timestamp=plan_timestamp,
+        has_plan=plan is not None,
+        plan_window=plan_window,
     )
+
+
+def _plan_window(plan: Payload) -> Window | None:
+    """Return the window a plan says it was made for (``schedule.from`` to ``to``).
+
+    Only a hint (a recurring schedule's plan tells which occurrence it is for): when it is
+    unreadable, the schedule is still read.
+    """
+    try:
+        made_for = plan.opt_obj("schedule")
+        if made_for is None:
+            return None
+        start, end = made_for.opt_epoch_ms("from"), made_for.opt_epoch_ms("to")
+    except ProviderResponseError:
+        return None
+    if start is None or end is None or end < start:
+        return None
+    return Window(start, end)
+
+
+def _overlap(one: Window, other: Window) -> bool:
+    """Whether two windows share time (touching ends do not count)."""
+    return one.arrival < other.departure and other.arrival < one.departure
+
+
+def pick_upcoming(
+    dated: Iterable[PlannedSchedule],
+    occurrences: Iterable[PlannedSchedule],
+    remembered: Iterable[PlannedSchedule],
+    now: datetime,
+) -> tuple[PlannedSchedule | None, PlannedSchedule | None]:
+    """Pick ``(previous, currentOrNext)`` from a vehicle's schedules at ``now``.
+
+    ``previous`` is the latest departed; ``currentOrNext`` the one whose window contains
+    ``now``, else the earliest to arrive. Where windows overlap, a dated schedule (the
+    materialized occurrence) wins over a recurring occurrence that carries its plan, that
+    over a departed schedule remembered from an earlier refresh (the depot read lists no
+    past ones), and that over a bare occurrence of the rule. Schedules without a
+    departure time cannot be placed and are left out.
+    """
+    chosen = [(s, window) for s in dated if (window := s.window) is not None]
+    planned = [o for o in occurrences if o.has_plan]
+    bare = [o for o in occurrences if not o.has_plan]
+    departed = [
+        r for r in remembered if r.window is not None and r.window.departure < now
+    ]
+    for schedule in (*planned, *departed, *bare):
+        window = schedule.window
+        if window is not None and not any(_overlap(window, w) for _, w in chosen):
+            chosen.append((schedule, window))
+    previous = current = None
+    previous_window = current_window = None
+    for schedule, window in chosen:
+        if window.departure < now:
+            if previous_window is None or window.departure > previous_window.departure:
+                previous, previous_window = schedule, window
+        elif current_window is None or _sooner(window, current_window, now):
+            current, current_window = schedule, window
+    return previous, current
+
+
+def _sooner(window: Window, other: Window, now: datetime) -> bool:
+    """Whether ``window`` comes before ``other`` as the current-or-next one at ``now``."""
+    inside, other_inside = window.arrival <= now, other.arrival <= now
+    if inside != other_inside:
+        return inside
+    return window.arrival < other.arrival
 
 
 def parse_upcoming(
