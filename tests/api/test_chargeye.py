@@ -1515,3 +1515,36 @@ async def test_missing_optional_fields_give_none(
         assert snapshot.state.energy_added_wh == pytest.approx(
             sim.chargeye.fleet.vehicles[vehicle_id].session_energy_wh, abs=1
         )
+
+
+@pytest.mark.parametrize("bad", ["eighty", {}, True])
+async def test_unreadable_schedule_value_costs_that_value_only(
+    client: ChargEyeClient, sim: Simulator, bad: Any
+) -> None:
+    """A depot read's targetSoC of the wrong type: target unknown, the rest as before."""
+    before = await client.async_get_fleet()
+    sim.faults.add(
+        Fault(
+            kind=FaultKind.REPLACE_VALUE,
+            provider="chargeye",
+            path=r"/locations/.*/schedules$",
+            fields=("targetSoC",),
+            value=bad,
+        )
+    )
+    fleet = await client.async_get_fleet()
+    assert list(fleet.vehicles) == list(before.vehicles)
+    faults = [p for p in fleet.problems if isinstance(p, ProviderValueError)]
+    assert {fault.vehicle_id for fault in faults} == set(fleet.vehicles)
+    assert all(fault.field.endswith(".targetSoC") for fault in faults)
+    assert all(fault.provider == "chargeye" for fault in faults)
+    for vehicle_id, snapshot in fleet.vehicles.items():
+        assert snapshot.error is None
+        assert snapshot.preferences.target_soc is None
+        was = before.vehicles[vehicle_id]
+        # "Complete" needs the target; the rest of the state does not.
+        assert snapshot.state.state_of_charge == was.state.state_of_charge
+        assert snapshot.state.plugged_in is was.state.plugged_in
+        assert snapshot.state.charging is was.state.charging
+        assert snapshot.schedule is not None and was.schedule is not None
+        assert snapshot.schedule.next_departure == was.schedule.next_departure

@@ -205,7 +205,9 @@ async def test_target_reached_fires_once_when_the_target_is_reached(
 ) -> None:
     """The notification comes when the state of charge reaches the target, once."""
     vehicle = next(iter(sim.hiven.fleet))
-    quiet(vehicle, soc=70, plugged_in=False)  # the test moves its charge, not the physics
+    quiet(
+        vehicle, soc=70, plugged_in=False
+    )  # the test moves its charge, not the physics
     vehicle.target_soc = 80
     await next_poll(init_integration, advance)
     notifications = async_mock_service(hass, "persistent_notification", "create")

@@ -504,8 +504,7 @@ VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
     # A ChargEye list item holds nothing but the object with the id (no structure to break
     # that would leave the id readable), and a depot read serves every vehicle at the
     # depot: test_chargeye_depots.py covers a failing depot.
-    "chargeye": [
-    ],
+    "chargeye": [],
     "jedlix": [
         VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("details",)),
         # Charge settings are re-read every 30 minutes.
