@@ -19,6 +19,8 @@ import pytest
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import Simulator
 
+from .conftest import Advance
+from .test_chargeye_depots import assert_shows_the_truth
 from .test_config_flow import start_provider_step, user_input
 
 
@@ -120,3 +122,30 @@ async def test_hiven_strict_server_accepts_every_write(
     assert hass.states.get(target).state == "70"
     assert hass.states.get(switch).state == "on"
     assert hass.states.get(ready).state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+
+
+@pytest.mark.parametrize("provider", ["chargeye"])
+async def test_chargeye_every_variant_at_once(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    provider_config: dict[str, Any],
+    advance: Advance,
+) -> None:
+    """A token with no claim we know, recurring-only depots, epoch-string times: all shown."""
+    sim.set_variants(
+        "chargeye",
+        {
+            "omitted_claims": ["org", "sub"],
+            "recurring_only_locations": [loc.id for loc in sim.chargeye.locations],
+            "epoch_timestamps": "ms",
+        },
+    )
+    entry = await add_through_flow(hass, provider, provider_config)
+    assert entry.unique_id is not None
+    assert entry.unique_id.startswith("chargeye_depots-")
+    for _ in range(6):
+        assert_shows_the_truth(hass, sim)
+        await advance(4 * 3600)
+    paths = {request.path for request in sim.requests.for_provider("chargeye")}
+    assert not [path for path in paths if path.endswith("/upcoming")]

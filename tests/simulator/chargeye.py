@@ -72,12 +72,52 @@ from aiohttp import web
 from dateutil.rrule import rrulestr
 
 from .app import ApiError, get_sim
-from .core import DEPOT_MODELS, Fleet, PriceCurve, Simulator, SimVehicle, uuid_ids
+from .core import (
+    DEPOT_MODELS,
+    Fleet,
+    PriceCurve,
+    Simulator,
+    SimVehicle,
+    Variant,
+    is_bool,
+    is_string_list,
+    sorted_list,
+    string_set,
+    uuid_ids,
+)
 from .profiles import PROFILES
 
 NAME: Final = "chargeye"
 PROFILE: Final = PROFILES[NAME]
 PREFIX: Final = PROFILE.api_path
+
+VARIANTS: Final = {
+    "omitted_claims": Variant(
+        "claims left out of the JWTs (the document names none), e.g. org, sub",
+        is_string_list,
+        from_json=string_set,
+        to_json=sorted_list,
+    ),
+    "recurring_only_locations": Variant(
+        "depots whose read lists only recurringSchedules (first occurrence as planned "
+        "times, the plan of the current or next occurrence)",
+        is_string_list,
+        from_json=string_set,
+        to_json=sorted_list,
+    ),
+    "recurring_plans": Variant(
+        "whether those recurring schedules carry their plan", is_bool
+    ),
+    "refused_location_schedules": Variant(
+        "GET /locations/{uid}/schedules answers 403 (not permitted)", is_bool
+    ),
+    "epoch_timestamps": Variant(
+        'ISO 8601 "string" fields as epoch seconds ("s") or milliseconds ("ms") in '
+        "a string; null: ISO 8601",
+        lambda value: value in (None, "s", "ms"),
+    ),
+}
+"""Readings the document permits that clients need not expect (core.Variant)."""
 
 TOKEN_LIFETIME: Final = timedelta(hours=8)
 DEPARTURE_MARGIN: Final = timedelta(minutes=15)
