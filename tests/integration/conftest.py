@@ -13,6 +13,7 @@ from typing import Any
 from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
@@ -69,6 +70,13 @@ def advance(
         await hass.async_block_till_done(wait_background_tasks=True)
 
     return _advance
+
+
+async def next_poll(entry: ConfigEntry, advance: Advance) -> None:
+    """Move time to the coordinator's next refresh."""
+    interval = entry.runtime_data.coordinator.update_interval
+    assert interval is not None
+    await advance(interval.total_seconds() + 1)
 
 
 @pytest.fixture(params=PROVIDER_NAMES)

@@ -21,7 +21,7 @@ from custom_components.chargebridge.const import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance
+from .conftest import Advance, next_poll
 
 TITLES = {
     "hiven": "Hiven account",
@@ -52,13 +52,6 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None
     return state.state
-
-
-async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
 
 
 async def press(hass: HomeAssistant, entity_id: str) -> None:

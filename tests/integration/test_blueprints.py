@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import Simulator, SimVehicle
 
-from .conftest import Advance
+from .conftest import Advance, next_poll
 
 BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" / DOMAIN
 
@@ -62,6 +62,19 @@ def car_entity(
     return found
 
 
+def car_inputs(
+    hass: HomeAssistant, entry: MockConfigEntry, vehicle: SimVehicle, **inputs: Any
+) -> dict[str, Any]:
+    """Return the inputs naming the car's state of charge and plug sensors, and more."""
+    return {
+        "state_of_charge": car_entity(
+            hass, entry, vehicle, "sensor", "state_of_charge"
+        ),
+        "plugged_in": car_entity(hass, entry, vehicle, "binary_sensor", "plugged_in"),
+        **inputs,
+    }
+
+
 async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) -> None:
     """Set up one automation made of the blueprint ``name`` with ``inputs``."""
     assert await async_setup_component(
@@ -79,13 +92,6 @@ async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) 
     state = hass.states.get(f"automation.{name.removesuffix('.yaml')}")
     assert state is not None
     assert state.state == "on"
-
-
-async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
 
 
 def quiet(vehicle: SimVehicle, *, soc: float, plugged_in: bool) -> None:
@@ -132,15 +138,7 @@ async def test_low_and_unplugged_notifies_at_the_time(
     await use_blueprint(
         hass,
         "low_and_unplugged.yaml",
-        {
-            "state_of_charge": car_entity(
-                hass, init_integration, vehicle, "sensor", "state_of_charge"
-            ),
-            "plugged_in": car_entity(
-                hass, init_integration, vehicle, "binary_sensor", "plugged_in"
-            ),
-            "at": at.strftime("%H:%M:%S"),
-        },
+        car_inputs(hass, init_integration, vehicle, at=at.strftime("%H:%M:%S")),
     )
     await advance(5 * 60)
     assert notifications == []
@@ -175,19 +173,16 @@ async def test_low_and_unplugged_conditions(  # noqa: PLR0917
     await use_blueprint(
         hass,
         "low_and_unplugged.yaml",
-        {
-            "state_of_charge": car_entity(
-                hass, init_integration, vehicle, "sensor", "state_of_charge"
-            ),
-            "plugged_in": car_entity(
-                hass, init_integration, vehicle, "binary_sensor", "plugged_in"
-            ),
-            "below": 30,
-            "at": at.strftime("%H:%M:%S"),
-            "notify": [
+        car_inputs(
+            hass,
+            init_integration,
+            vehicle,
+            below=30,
+            at=at.strftime("%H:%M:%S"),
+            notify=[
                 {"action": "test.notify", "data": {"message": "{{ car }}: {{ level }}"}}
             ],
-        },
+        ),
     )
     await advance(4 * 60)
     assert [call.data["message"] for call in calls] == (

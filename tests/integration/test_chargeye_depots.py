@@ -18,7 +18,7 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 
 from custom_components.chargebridge.const import DOMAIN
-from tests.integration.conftest import Advance
+from tests.integration.conftest import Advance, next_poll
 from tests.simulator import Fault, FaultKind, Simulator
 
 PROBLEM = "Problem reading the fleet"
@@ -109,13 +109,6 @@ def assert_shows_the_truth(hass: HomeAssistant, sim: Simulator) -> None:
         assert float(shown["target_soc"]) == truth["target_soc"]
 
 
-async def next_poll(advance: Advance, entry: ConfigEntry) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
-
-
 async def test_recurring_only_depot_shows_the_plan(
     hass: HomeAssistant,
     sim: Simulator,
@@ -137,7 +130,7 @@ async def test_recurring_only_depot_shows_the_plan(
     statuses: set[str] = set()
     for _ in range(24):
         await advance(3600)
-        await next_poll(advance, entry)
+        await next_poll(entry, advance)
         assert_shows_the_truth(hass, sim)
         statuses.update(
             states_of(hass, vehicle_id)["charging_status"]
@@ -191,8 +184,8 @@ async def test_failing_depot_costs_only_its_vehicles(
     )
     caplog.set_level(logging.INFO, logger="custom_components.chargebridge")
     caplog.clear()
-    await next_poll(advance, entry)
-    await next_poll(advance, entry)
+    await next_poll(entry, advance)
+    await next_poll(entry, advance)
     assert fault.hits >= 1
     assert entry.runtime_data.coordinator.last_update_success
     for vehicle_id in at[noord]:
@@ -202,7 +195,7 @@ async def test_failing_depot_costs_only_its_vehicles(
     problems = [r for r in caplog.records if PROBLEM in r.getMessage()]
     assert len(problems) == len(at[noord])
     sim.faults.remove(fault)
-    await next_poll(advance, entry)
+    await next_poll(entry, advance)
     assert_shows_the_truth(hass, sim)
     resolved = [r for r in caplog.records if RESOLVED in r.getMessage()]
     assert len(resolved) == len(at[noord])

@@ -16,7 +16,7 @@ from custom_components.chargebridge import async_remove_config_entry_device
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance
+from .conftest import Advance, next_poll
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
@@ -63,13 +63,6 @@ def device_identifiers(
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
         for identifier in device.identifiers
     }
-
-
-async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
 
 
 async def test_unload_and_reload(

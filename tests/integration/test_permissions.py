@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance
+from .conftest import Advance, next_poll
 
 MISSING_SCOPE = (
     "You do not have permission to perform this action (scope vehicle:write)."
@@ -33,6 +33,16 @@ def smart_charging_switch(hass: HomeAssistant, entry: MockConfigEntry) -> str:
     found = er.async_get(hass).async_get_entity_id("switch", DOMAIN, unique_id)
     assert found is not None
     return found
+
+
+async def flip(hass: HomeAssistant, switch: str, before: str) -> None:
+    """Switch ``switch`` the other way than ``before``."""
+    await hass.services.async_call(
+        "switch",
+        "turn_off" if before == "on" else "turn_on",
+        {ATTR_ENTITY_ID: switch},
+        blocking=True,
+    )
 
 
 def reauth_flows(hass: HomeAssistant) -> list[dict[str, Any]]:
@@ -55,13 +65,6 @@ def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
     }
 
 
-async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
-
-
 @pytest.mark.parametrize("provider", ["evenergy"])
 async def test_client_without_write_scope_reads_but_may_not_write(
     hass: HomeAssistant,
@@ -79,12 +82,7 @@ async def test_client_without_write_scope_reads_but_may_not_write(
     assert before in ("on", "off")
     sim.requests.clear()
     with pytest.raises(HomeAssistantError) as raised:
-        await hass.services.async_call(
-            "switch",
-            "turn_off" if before == "on" else "turn_on",
-            {ATTR_ENTITY_ID: switch},
-            blocking=True,
-        )
+        await flip(hass, switch, before)
     await hass.async_block_till_done()
     assert raised.value.translation_key == "not_permitted"
     assert "vehicle:write" in raised.value.translation_placeholders["error"]
@@ -117,12 +115,7 @@ async def test_forbidden_write_is_not_permitted(
         )
     )
     with pytest.raises(HomeAssistantError) as raised:
-        await hass.services.async_call(
-            "switch",
-            "turn_off" if before == "on" else "turn_on",
-            {ATTR_ENTITY_ID: switch},
-            blocking=True,
-        )
+        await flip(hass, switch, before)
     await hass.async_block_till_done()
     assert raised.value.translation_domain == DOMAIN
     assert raised.value.translation_key == "not_permitted"
@@ -233,12 +226,7 @@ async def test_evenergy_command_503_is_not_delivered(
     before = hass.states.get(switch).state
     sim.faults.add(Fault(kind=FaultKind.STATUS, provider="evenergy", method="PATCH"))
     with pytest.raises(HomeAssistantError) as raised:
-        await hass.services.async_call(
-            "switch",
-            "turn_off" if before == "on" else "turn_on",
-            {ATTR_ENTITY_ID: switch},
-            blocking=True,
-        )
+        await flip(hass, switch, before)
     assert raised.value.translation_key == "command_not_delivered"
     assert hass.states.get(switch).state == before
     assert not reauth_flows(hass)

@@ -50,7 +50,7 @@ from custom_components.chargebridge.repairs import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance
+from .conftest import Advance, next_poll
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "chargebridge"
 LANGUAGES = ["en", "nl", "de"]
@@ -75,13 +75,6 @@ def issue(hass: HomeAssistant, issue_id: str) -> ir.IssueEntry:
 def vehicle_name(entry: MockConfigEntry, vehicle_id: str) -> str:
     """Return a vehicle's name as the integration knows it."""
     return entry.runtime_data.coordinator.data.vehicles[vehicle_id].vehicle.name
-
-
-async def next_poll(entry: MockConfigEntry, advance: Advance) -> None:
-    """Move time to the coordinator's next refresh."""
-    interval = entry.runtime_data.coordinator.update_interval
-    assert interval is not None
-    await advance(interval.total_seconds() + 1)
 
 
 # --- the texts ---------------------------------------------------------------------------

@@ -211,6 +211,21 @@ def of_vehicle(
     ]
 
 
+async def read_attributed(
+    read: Callable[
+        [VehicleSnapshot, list[ChargeBridgeError]], Awaitable[VehicleSnapshot]
+    ],
+    snapshot: VehicleSnapshot,
+    problems: list[ChargeBridgeError],
+) -> VehicleSnapshot:
+    """Run one vehicle's read; add the value faults it met to ``problems``, naming it."""
+    found: list[ChargeBridgeError] = []
+    try:
+        return await read(snapshot, found)
+    finally:
+        problems.extend(of_vehicle(found, snapshot.vehicle.id))
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     """A decoded response: status, headers and JSON (None for an empty body)."""
@@ -424,11 +439,7 @@ class Provider(ABC):
         """
 
         async def enrich(snapshot: VehicleSnapshot) -> VehicleSnapshot:
-            found: list[ChargeBridgeError] = []
-            try:
-                return await self._async_enrich(snapshot, found)
-            finally:
-                problems.extend(of_vehicle(found, snapshot.vehicle.id))
+            return await read_attributed(self._async_enrich, snapshot, problems)
 
         return await self._gather_per_vehicle(wanted, enrich)
 

@@ -29,7 +29,7 @@ import json as jsonlib
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlsplit
 
-from .base import ConfigField, Provider, of_vehicle
+from .base import ConfigField, Provider, of_vehicle, read_attributed
 from .chargeye_plan import (
     PlannedSchedule,
     parse_schedule,
@@ -591,11 +591,9 @@ class ChargEyeClient(Provider):
         if per_vehicle:
 
             async def read_vehicle(snapshot: VehicleSnapshot) -> VehicleSnapshot:
-                found: list[ChargeBridgeError] = []
-                try:
-                    return await self._async_read_vehicle(snapshot, found)
-                finally:
-                    problems.extend(of_vehicle(found, snapshot.vehicle.id))
+                return await read_attributed(
+                    self._async_read_vehicle, snapshot, problems
+                )
 
             read_each = await self._gather_per_vehicle(per_vehicle, read_vehicle)
             for snapshot, result in zip(per_vehicle, read_each, strict=True):
