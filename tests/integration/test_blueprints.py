@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 import shutil
 from typing import Any
+from urllib.parse import quote
 
 from homeassistant.components import automation
 from homeassistant.core import HomeAssistant, ServiceCall
@@ -29,7 +30,9 @@ from tests.simulator import Simulator, SimVehicle
 
 from .conftest import Advance, next_poll
 
-BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" / DOMAIN
+REPOSITORY = Path(__file__).resolve().parents[2]
+BLUEPRINTS = REPOSITORY / "blueprints" / "automation" / DOMAIN
+README = REPOSITORY / "README.md"
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +122,8 @@ async def test_every_blueprint_loads_with_home_assistant_schema(
         assert blueprint.metadata["source_url"].endswith(
             f"blueprints/automation/{DOMAIN}/{name}"
         )
+        import_url = "blueprint_url=" + quote(blueprint.metadata["source_url"], safe="")
+        assert import_url in README.read_text(), f"README has no import link for {name}"
 
 
 @pytest.mark.parametrize("provider", ["hiven"])
