@@ -77,7 +77,8 @@ BOOST_START = "boost_start"
 BOOST_END = "boost_end"
 
 # 1000 vehicles are 10 list requests per refresh; every 60 s that is 600 requests an hour
-# (+1 token) against the default budget of 1000/hour, leaving 40 % for writes and boosts.
+# (+1 token) against the default budget of 1000/hour, leaving 40 % for writes, boosts and
+# plans (each plugged-in car's about 4 times an hour: PLAN_MAX_AGE).
 DEFAULT_SCAN_INTERVAL = timedelta(minutes=5)
 MIN_SCAN_INTERVAL = timedelta(seconds=60)
 RATE_LIMIT_WINDOW = timedelta(hours=1)
@@ -105,6 +106,9 @@ STATUS_BY_STATE: Mapping[str, ChargingStatus] = {
 PLUGGED_IN_STATES = frozenset(
     {"PLUGGED_IN_NEAR_READY_BY_TIME", "PLUGGED_IN_ALMOST_COMPLETE"}
 )
+
+NO_PLAN = Schedule()
+"""The schedule of a car without a plan (unplugged, or none read yet)."""
 
 PLAN_MAX_AGE = timedelta(minutes=15)
 """A plan is read again after this long even when nothing says it changed."""
@@ -299,14 +303,21 @@ def _make_and_model(provider: str, vehicle: Payload) -> tuple[str | None, str | 
     return make_name, model_payload.opt_str("name")
 
 
-def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
-    """One item of the vehicle list (or a single vehicle) as a snapshot."""
+def parse_vehicle(
+    provider: str, vehicle: Payload, plans: Mapping[str, PlanRead] | None = None
+) -> VehicleSnapshot:
+    """One item of the vehicle list (or a single vehicle) as a snapshot.
+
+    With ``plans``, a plugged-in car shows its plan as last read (unplugged: none).
+    """
     vehicle_id = vehicle.req_str("id")
     make, model = _make_and_model(provider, vehicle)
     fallback = " ".join(part for part in (make, model) if part)
     name = vehicle.opt_str("description") or fallback or vehicle_id
     integrated = vehicle.opt_str("integrated")
     disabled = vehicle.opt_bool("disabled") is True
+    state = parse_state(provider, vehicle)
+    plan = None if plans is None else plans.get(vehicle_id)
     return VehicleSnapshot(
         vehicle=Vehicle(
             id=vehicle_id,
@@ -318,8 +329,9 @@ def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
             and integrated.upper() == INTEGRATION_BROKEN,
             disabled=disabled,
         ),
-        state=parse_state(provider, vehicle),
+        state=state,
         preferences=parse_preferences(vehicle),
+        schedule=plan.schedule if plan is not None and state.plugged_in else NO_PLAN,
     )
 
 
@@ -431,7 +443,8 @@ class PlanRead:
     """A car's plan as last read (or tried): for which sub-session, when, and under what."""
 
     sub_session_id: str | None
-    slots: tuple[ChargingSlot, ...]
+    schedule: Schedule
+    """The plan as the car's snapshots show it (built once, shown until read again)."""
     read_at: datetime
     trigger: PlanTrigger
     written: bool = False
@@ -563,10 +576,7 @@ class EvEnergyClient(Provider):
 
     def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
         """Parse the vehicle with its last-read plan (none while unplugged)."""
-        snapshot = parse_vehicle(self.name, item)
-        plan = self._plans.get(snapshot.vehicle.id)
-        slots = plan.slots if plan is not None and snapshot.state.plugged_in else ()
-        return replace(snapshot, schedule=Schedule(slots=slots))
+        return parse_vehicle(self.name, item, self._plans)
 
     def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
         return CAPABILITIES
@@ -640,7 +650,7 @@ class EvEnergyClient(Provider):
         ):
             plan = replace(previous, trigger=plan_trigger(snapshot))
         elif sub_session_id is None:
-            plan = PlanRead(None, (), now, plan_trigger(snapshot))
+            plan = PlanRead(None, NO_PLAN, now, plan_trigger(snapshot))
         else:
             faults: list[ChargeBridgeError] = []
             try:
@@ -660,14 +670,14 @@ class EvEnergyClient(Provider):
                 return self._plan_failed(snapshot, err, now)
             plan = PlanRead(
                 sub_session_id,
-                slots,
+                Schedule(slots=slots),
                 now,
                 plan_trigger(snapshot),
                 faults=tuple(of_vehicle(faults, vehicle_id)),
             )
             problems.extend(plan.faults)
         self._plans[vehicle_id] = plan
-        return replace(snapshot, schedule=Schedule(slots=plan.slots))
+        return replace(snapshot, schedule=plan.schedule)
 
     def _plan_failed(
         self, snapshot: VehicleSnapshot, err: ChargeBridgeError, now: datetime
@@ -677,7 +687,7 @@ class EvEnergyClient(Provider):
         previous = self._plans.get(vehicle_id)
         self._plans[vehicle_id] = PlanRead(
             None if previous is None else previous.sub_session_id,
-            () if previous is None else previous.slots,
+            NO_PLAN if previous is None else previous.schedule,
             now,
             plan_trigger(snapshot),
             faults=(err,),
