@@ -52,7 +52,8 @@ from custom_components.chargebridge.api.evenergy import (
     EvEnergyClient,
     charging_status,
     next_link,
-    open_session_id,
+    open_sessions,
+    parse_plan,
     parse_token as evenergy_token,
     parse_vehicle as evenergy_vehicle,
     resource_id,
@@ -559,9 +560,31 @@ _EE_SESSIONS = st.lists(
             "id": _EE_JSON,
             "end": _EE_JSON,
             "vehicle": _EE_JSON | st.just("https://x/v2/vehicles/vhcl" + "A" * 26),
+            "sub_sessions": _EE_JSON
+            | st.just(["https://x/v2/charging_sub_sessions/csub" + "B" * 26]),
         },
     ),
     max_size=4,
+)
+_EE_SCHEDULES = _EE_JSON | st.fixed_dictionaries(
+    {},
+    optional={
+        "schedules": _EE_JSON
+        | st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "started_at": _EE_JSON
+                    | st.sampled_from(["2026-11-03T01:00:00Z", "2026-11-03T01:30:00Z"]),
+                    "interval_seconds": _EE_JSON | st.sampled_from([1800, None, 0]),
+                    "current_milliamps": _EE_JSON | st.sampled_from([0, 16000]),
+                    "schedule_type": _EE_JSON
+                    | st.sampled_from(["SMART", "BOOST", "V2G_DISCHARGE"]),
+                },
+            ),
+            max_size=4,
+        )
+    },
 )
 _EE_NOW = DEFAULT_START
 
@@ -642,8 +665,16 @@ def _evenergy_token(data: Any) -> None:
 def _evenergy_sessions(sessions: list[Any]) -> None:
     """Find a vehicle's open session in a page of sessions."""
     payloads = [Payload("evenergy", item, f"s[{i}]") for i, item in enumerate(sessions)]
-    found, session_id = open_session_id("evenergy", payloads, "vhcl" + "A" * 26)
-    assert found or session_id is None
+    found = open_sessions("evenergy", payloads, {"vhcl" + "A" * 26})
+    assert set(found) <= {"vhcl" + "A" * 26}
+
+
+def _evenergy_plan(data: Any) -> None:
+    """Read schedule intervals as slots: each one later than it starts."""
+    both_ways(
+        "schedules",
+        lambda faults: parse_plan(Payload("evenergy", data, "schedules", faults)),
+    )
 
 
 def _evenergy_resource_id(value: Any) -> None:
@@ -717,6 +748,7 @@ PARSER_CASES = [
         _evenergy_token,
     ),
     ParserCase("evenergy", "sessions", _EE_SESSIONS, _evenergy_sessions),
+    ParserCase("evenergy", "plan", _EE_SCHEDULES, _evenergy_plan),
     ParserCase("evenergy", "resource_id", _EE_JSON, _evenergy_resource_id, 100),
     ParserCase(
         "evenergy",

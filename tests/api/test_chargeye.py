@@ -361,6 +361,41 @@ async def test_fleet_while_charging(client: ChargEyeClient, sim: Simulator) -> N
     assert all(slot.end <= tonight.departure for slot in slots)
 
 
+@pytest.mark.parametrize("hours", [0, 20.25])
+async def test_plan_departure_soc_and_target(
+    client: ChargEyeClient, sim: Simulator, hours: float
+) -> None:
+    """The current schedule's plan: endSoc and reachedTargetSocInSchedule, as served."""
+    await _poll_until(client, sim, hours)
+    fleet = await client.async_get_fleet()
+    now = sim.clock.now()
+    reached = set()
+    for vehicle_id, snapshot in fleet.vehicles.items():
+        features = snapshot.vehicle.capabilities.features
+        assert {
+            Feature.CHARGING_PLAN,
+            Feature.DEPARTURE_SOC,
+            Feature.PLAN_REACHES_TARGET,
+        } <= features
+        plan = sim.chargeye.schedule_json(current_schedule(sim, vehicle_id), now)[
+            "plan"
+        ]
+        assert snapshot.schedule is not None
+        assert snapshot.schedule.departure_soc == plan["endSoc"]
+        assert snapshot.schedule.reaches_target is plan["reachedTargetSocInSchedule"]
+        reached.add(snapshot.schedule.reaches_target)
+        slots = snapshot.schedule.slots
+        upcoming = [s for s in plan["segments"] if s["powerkW"] > 0 and not s["paused"]]
+        assert [(slot.start, slot.end) for slot in slots] == [
+            (
+                datetime.fromtimestamp(s["from"] / 1000, UTC),
+                datetime.fromtimestamp(s["to"] / 1000, UTC),
+            )
+            for s in upcoming
+        ]
+    assert True in reached
+
+
 async def test_fleet_plugged_in_and_complete(
     client: ChargEyeClient, sim: Simulator
 ) -> None:

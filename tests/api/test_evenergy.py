@@ -298,13 +298,17 @@ def test_capabilities() -> None:
 
 
 async def test_fleet_request(sim: Simulator, client: EvEnergyClient) -> None:
-    """One list request: both expansions (exploded), the largest page, the headers."""
+    """One list request: both expansions (exploded), the largest page, the headers.
+
+    What follows it are the plugged-in cars' plans (tested below).
+    """
     fleet = await client.async_get_fleet()
     requests = sim.requests.for_provider("evenergy")
-    assert [(r.method, r.path) for r in requests] == [
+    assert [(r.method, r.path) for r in requests[:2]] == [
         ("POST", "/o/token/"),
         ("GET", f"{PATH}/vehicles"),
     ]
+    assert all("/charging_s" in r.path for r in requests[2:])
     listing = requests[1]
     assert listing.query.getall("expand") == ["latest_status_log", "trim.model.make"]
     assert listing.query["page_size"] == "100"
@@ -314,7 +318,7 @@ async def test_fleet_request(sim: Simulator, client: EvEnergyClient) -> None:
     assert listing.headers["Authorization"].startswith("Bearer ")
     expand_enum = openapi()["components"]["parameters"]["expand-on-vehicle"]["schema"]
     assert set(listing.query.getall("expand")) <= set(expand_enum["items"]["enum"])
-    assert fleet.rate_limit == RateLimit(limit=1000, remaining=999)
+    assert fleet.rate_limit == RateLimit(limit=1000, remaining=1000 - len(requests[1:]))
 
 
 @pytest.mark.parametrize("count", [1, 100, 101, 250])
@@ -330,15 +334,17 @@ async def test_requests_per_refresh(
         fleet = await client.async_get_fleet()
         assert set(fleet.vehicles) == set(sim.evenergy.fleet.vehicles)
         pages = math.ceil(count / 100)
-        assert client.requests_made == pages + 1
         listings = sim.requests.filter(path="/vehicles$")
+        assert len(listings) == pages
+        assert client.requests_made == len(sim.requests)
         assert [r.query.get("page_after") for r in listings][0] is None
         for previous, following in itertools.pairwise(listings):
             assert following.query["page_after"] > ""
             assert following.query.getall("expand") == previous.query.getall("expand")
         sim.advance(300)
         await client.async_get_fleet()
-        assert client.requests_made == 2 * pages + 1
+        assert len(sim.requests.filter(path="/vehicles$")) == 2 * pages
+        assert client.requests_made == len(sim.requests)
     assert not sim.handler_errors
 
 

@@ -349,7 +349,9 @@ async def test_schedule_matches_truth(
     for slot in schedule.slots:
         assert slot.end - slot.start == timedelta(hours=1)
         assert slot.power_w is None
+        assert slot.energy_wh is None  # a fraction of the hour is no energy
         assert slot.start < schedule.next_departure
+    assert fleet.vehicles[smart.id].vehicle.capabilities.supports(Feature.CHARGING_PLAN)
 
 
 def test_schedule_names_the_cars_time_zone() -> None:

@@ -20,6 +20,7 @@ import cProfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 import math
+import re
 import resource
 import statistics
 import sys
@@ -53,6 +54,8 @@ except ImportError:  # pragma: no cover - every supported release has it
 PROVIDERS = PROVIDER_NAMES
 """Every simulated provider (tests/simulator/profiles.py); each needs its two formulas below."""
 DEFAULT_RTT_MS = 50.0
+PLAN_READ = r"/charging_sub_sessions/[^/]+/schedules$"
+"""An ev.energy plan read (a sub-session's schedules) in the request log."""
 CHANGE_SECONDS = 600
 """How far the simulator's clock moves for the closing "something changed" refresh."""
 
@@ -74,7 +77,9 @@ ROUND_TRIPS: dict[str, str] = {
     ),
     "evenergy": (
         f"ceil(N / {EVENERGY_PAGE_SIZE}): the vehicle list with status inlined, "
-        f"{EVENERGY_PAGE_SIZE} per page, pages followed one after another (cursor links)"
+        f"{EVENERGY_PAGE_SIZE} per page, pages followed one after another (cursor links); "
+        "with R plans due, then the pass over the sessions and the R schedule reads: "
+        f"+ ceil(R / {EVENERGY_PAGE_SIZE}) + ceil(R / {PER_VEHICLE_CONCURRENCY})"
     ),
 }
 """The minimum number of dependent round trips of a steady-state refresh (token cached)."""
@@ -83,25 +88,33 @@ MINIMUM_REQUESTS: dict[str, str] = {
     "hiven": "1 + N + S",
     "chargeye": "1 + L (L: depots the vehicles name)",
     "jedlix": "1",
-    "evenergy": f"ceil(N / {EVENERGY_PAGE_SIZE})",
+    "evenergy": (
+        f"ceil(N / {EVENERGY_PAGE_SIZE}) + [R > 0] ceil(R / {EVENERGY_PAGE_SIZE}) + R "
+        "(R: plugged-in cars whose plan is due: changed, written to, or 15 minutes old)"
+    ),
 }
 
 
 def minimum_requests(
-    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0
+    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0, plans: int = 0
 ) -> int:
-    """Fewest requests a steady-state refresh of the provider's API can make."""
+    """Fewest requests a steady-state refresh of the provider's API can make.
+
+    ev.energy's ``plans`` due are read after their open sub-sessions are found: the
+    sessions list holds at least one of them per page.
+    """
     if provider == "hiven":
         return 1 + vehicles + scheduled
     if provider == "chargeye":
         return 1 + depots
     if provider == "jedlix":
         return 1
-    return max(1, math.ceil(vehicles / EVENERGY_PAGE_SIZE))
+    listing = max(1, math.ceil(vehicles / EVENERGY_PAGE_SIZE))
+    return listing + (math.ceil(plans / EVENERGY_PAGE_SIZE) + plans if plans else 0)
 
 
 def minimum_round_trips(
-    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0
+    provider: str, vehicles: int, scheduled: int = 0, depots: int = 0, plans: int = 0
 ) -> int:
     """Fewest round trips that must follow one another (see ROUND_TRIPS)."""
     if provider == "hiven":
@@ -111,6 +124,12 @@ def minimum_round_trips(
         return 1 + max(rounds, 2 if scheduled else 1)
     if provider == "chargeye":
         return 1 + math.ceil(depots / PER_VEHICLE_CONCURRENCY)
+    if provider == "evenergy" and plans:
+        return (
+            minimum_requests(provider, vehicles)
+            + math.ceil(plans / EVENERGY_PAGE_SIZE)
+            + math.ceil(plans / PER_VEHICLE_CONCURRENCY)
+        )
     return minimum_requests(provider, vehicles, scheduled)
 
 
@@ -153,6 +172,9 @@ class SimulatorControl(Protocol):
     async def chargeye_depots(self) -> int:
         """Return how many depots the ChargEye vehicles name (each read once)."""
 
+    async def plan_reads(self) -> int:
+        """Return how many ev.energy schedule (plan) reads were recorded."""
+
 
 def distinct_depots(depots_named: dict[str, list[str]]) -> int:
     """Count the depots in ChargEye's ``depots_named`` (GET /_admin/state)."""
@@ -185,6 +207,10 @@ class LocalSimulator:
     async def chargeye_depots(self) -> int:
         """Count the depots the ChargEye vehicles name."""
         return distinct_depots(self.sim.chargeye.admin_state()["depots_named"])
+
+    async def plan_reads(self) -> int:
+        """Count the recorded ev.energy schedule reads."""
+        return self.sim.requests.count(provider="evenergy", path=PLAN_READ)
 
 
 class RemoteSimulator:
@@ -234,6 +260,11 @@ class RemoteSimulator:
         """Count the depots the ChargEye vehicles name."""
         state = await self._call("GET", "/state", params={"provider": "chargeye"})
         return distinct_depots(state["providers"]["chargeye"]["depots_named"])
+
+    async def plan_reads(self) -> int:
+        """Count the recorded ev.energy schedule reads."""
+        recorded = await self._call("GET", "/requests", params={"provider": "evenergy"})
+        return sum(1 for entry in recorded if re.search(PLAN_READ, entry["path"]))
 
 
 @dataclass
@@ -325,6 +356,10 @@ class Measurement:
     """Hiven only: cars whose schedule is read (plugged in, smart charging on)."""
     depots: int = 0
     """ChargEye only: depots the vehicles name (each read once per refresh)."""
+    plans: int = 0
+    """ev.energy only: plans read in the measured refreshes (at most, per refresh)."""
+    requests_after_change: int | None = None
+    plans_after_change: int | None = None
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
@@ -343,14 +378,14 @@ class Measurement:
     def min_requests(self) -> int:
         """The provider's minimum requests for this fleet."""
         return minimum_requests(
-            self.provider, self.vehicles, self.scheduled, self.depots
+            self.provider, self.vehicles, self.scheduled, self.depots, self.plans
         )
 
     @property
     def min_round_trips(self) -> int:
         """The provider's minimum dependent round trips for this fleet."""
         return minimum_round_trips(
-            self.provider, self.vehicles, self.scheduled, self.depots
+            self.provider, self.vehicles, self.scheduled, self.depots, self.plans
         )
 
     @property
@@ -537,6 +572,8 @@ async def measure(
             result.cpu_ms.append(cpu * 1000)
             result.client_requests.append(client.requests_made - made)
             result.requests.append(await sim.request_count(provider))
+            if provider == "evenergy":
+                result.plans = max(result.plans, await sim.plan_reads())
             result.writes.append(writes.calls)
             result.state_changed.append(writes.changed)
             result.state_reported.append(writes.reported)
@@ -549,9 +586,13 @@ async def measure(
             moved = await sim.advance(CHANGE_SECONDS)
             client.clock = _fixed(moved)
             writes.reset()
+            await sim.clear_requests()
             cpu = time.process_time()
             await _refresh(hass, coordinator)
             result.cpu_after_change_ms = (time.process_time() - cpu) * 1000
+            result.requests_after_change = await sim.request_count(provider)
+            if provider == "evenergy":
+                result.plans_after_change = await sim.plan_reads()
             result.writes_after_change = writes.calls
             result.changed_after_change = writes.changed
 

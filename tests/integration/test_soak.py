@@ -175,13 +175,19 @@ def budget_for(provider: str, vehicles: int, depots: int) -> Budget:
                 " + 3 × writes"
             ),
         )
+    # the vehicle list, its pages and the token when due; a poll may read the plan of
+    # every plugged-in car (N) after one pass over the sessions (a page or two)
     pages = max(1, math.ceil(vehicles / EVENERGY_PAGE))
+    plans = vehicles + 2
     return Budget(
         poll=poll,
         allowance=lambda polls, writes: min(
-            EVENERGY_HOURLY_LIMIT, polls * (pages + 1) + writes * per_write
+            EVENERGY_HOURLY_LIMIT, polls * (pages + 1 + plans) + writes * per_write
         ),
-        explain=f"min(1000, polls × ({pages} pages + token) + 3 × writes)",
+        explain=(
+            f"min(1000, polls × ({pages} pages + token + {plans} plan reads)"
+            " + 3 × writes)"
+        ),
     )
 
 

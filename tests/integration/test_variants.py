@@ -46,6 +46,18 @@ def vehicle_entity(
     return found
 
 
+def assert_every_entity_shown(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Assert that every entity of the entry has a state and none is unavailable."""
+    states = [
+        hass.states.get(entity.entity_id)
+        for entity in er.async_entries_for_config_entry(
+            er.async_get(hass), entry.entry_id
+        )
+    ]
+    assert all(state is not None for state in states)
+    assert STATE_UNAVAILABLE not in {state.state for state in states if state}
+
+
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize("provider", ["hiven"])
 @pytest.mark.parametrize("unit", ["s", "ms"])
@@ -73,14 +85,7 @@ async def test_hiven_epoch_timestamps(
         )
         assert soc is not None
         assert float(soc.state) == pytest.approx(vehicle.soc, abs=0.1)
-    states = [
-        hass.states.get(entity.entity_id)
-        for entity in er.async_entries_for_config_entry(
-            er.async_get(hass), entry.entry_id
-        )
-    ]
-    assert all(state is not None for state in states)
-    assert STATE_UNAVAILABLE not in {state.state for state in states if state}
+    assert_every_entity_shown(hass, entry)
 
 
 @pytest.mark.parametrize("provider", ["hiven"])
@@ -149,3 +154,30 @@ async def test_chargeye_every_variant_at_once(
         await advance(4 * 3600)
     paths = {request.path for request in sim.requests.for_provider("chargeye")}
     assert not [path for path in paths if path.endswith("/upcoming")]
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize("provider", ["evenergy"])
+async def test_evenergy_literal_scopes_cost_the_plans_only(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    provider_config: dict[str, Any],
+) -> None:
+    """Schedules behind the literally documented scope: 403, no plan, every car shown."""
+    sim.set_variants("evenergy", {"literal_scopes": True})
+    entry = await add_through_flow(hass, provider, provider_config)
+    assert sim.requests.filter("evenergy", "GET", r"/schedules$")
+    fleet = entry.runtime_data.coordinator.data
+    assert entry.runtime_data.coordinator.last_update_success
+    for vehicle in sim.evenergy.fleet:
+        snapshot = fleet.vehicles[vehicle.id]
+        assert snapshot.error is None
+        assert snapshot.schedule is not None
+        assert snapshot.schedule.slots == ()
+        soc = hass.states.get(
+            vehicle_entity(hass, entry, vehicle.id, "sensor", "state_of_charge")
+        )
+        assert soc is not None
+        assert float(soc.state) == pytest.approx(vehicle.soc, abs=0.5)
+    assert_every_entity_shown(hass, entry)

@@ -102,6 +102,7 @@ SUB_SESSION_EXPANSIONS: Final = frozenset(
         "vehicle",
     }
 )
+SCHEDULES_EXPANSIONS: Final = frozenset({"charging_sub_session"})
 SUB_SESSION_MODES: Final = (
     "SMART",
     "BOOST",
@@ -144,6 +145,16 @@ SLUGS: Final = {
     429: "rate-limit-exceeded",
     503: "service-unavailable",
 }
+
+SCHEDULE_INTERVAL: Final = timedelta(minutes=30)
+"""Schedule intervals start on half-hours and last 1800 s (boost: open-ended)."""
+CHARGING_VOLTS: Final = 230.0
+"""The simulated chargers' voltage: an interval's current is the car's power over it (the
+API states only the current)."""
+SCHEDULED_MODES: Final = {"SMART": "SMART", "BOOST": "BOOST"}
+"""Sub-session mode -> the schedule_type of its intervals; unmanaged modes get none."""
+LITERAL_SCOPES: Final = {"schedules": "chargingsession:read"}
+"""Sub-session sub-resources whose documented scope is spelled unlike the others."""
 
 CO2_GRAMS_PER_KWH: Final = 250
 PRICE_MINOR_PER_KWH: Final = 25
@@ -326,6 +337,9 @@ class State:
         them ``number``."""
         self.scopes: set[str] = set(SCOPES.split())
         """The scopes the OAuth client was granted; a call needing another is a 403."""
+        self.literal_scopes = False
+        """Require the scopes exactly as the document spells them: the schedules of a
+        sub-session need ``chargingsession:read``, which the standard client lacks."""
         self._hits: deque[datetime] = deque()
         self.rate_limited = 0
         """How many requests were refused with 429 by the budget."""
@@ -644,6 +658,87 @@ class State:
     def latest_status_log(self, vehicle: SimVehicle) -> dict[str, Any]:
         """Return what the API knows about the car now (frozen while INACTIVE)."""
         return self._frozen_logs.get(vehicle.id) or self._status_log_data(vehicle)
+
+    def schedule_intervals(self, sub: SubSession) -> list[dict[str, Any]]:
+        """Describe the open sub-session's charging instructions, from the physics' plan.
+
+        SMART: every half-hour from the current one to the end of the planned charging,
+        at the car's current where the physics will charge and 0 mA where it waits; the
+        plan is the physics' own (``charge_plan``), so the car then does what is published.
+        BOOST: one open-ended interval from the sub-session's half-hour. A closed
+        sub-session or an unmanaged mode has none (the simulator keeps no past plans).
+        """
+        vehicle = self.fleet.get(sub.vehicle_id)
+        schedule_type = SCHEDULED_MODES.get(sub.mode)
+        if vehicle is None or sub.end is not None or schedule_type is None:
+            return []
+        now = self.sim.clock.now()
+        if schedule_type == "BOOST":
+            start = _half_hour(sub.start)
+            return [
+                _interval(
+                    start,
+                    length=None,
+                    power_w=vehicle.max_power_w,
+                    schedule_type=schedule_type,
+                    sub=sub,
+                    now=now,
+                )
+            ]
+        planned = vehicle.charge_plan(now, self.sim.prices)
+        if not planned:
+            return []
+        intervals: list[dict[str, Any]] = []
+        start = _half_hour(now)
+        last_end = planned[-1][1]
+        while start < last_end:
+            end = start + SCHEDULE_INTERVAL
+            power = max(
+                (
+                    watts
+                    for begin, finish, watts in planned
+                    if begin < end and finish > start
+                ),
+                default=0.0,
+            )
+            intervals.append(
+                _interval(
+                    start,
+                    length=SCHEDULE_INTERVAL,
+                    power_w=power,
+                    schedule_type=schedule_type,
+                    sub=sub,
+                    now=now,
+                )
+            )
+            start = end
+        return intervals
+
+
+def _half_hour(when: datetime) -> datetime:
+    """Return the start of the half-hour ``when`` falls in."""
+    seconds = SCHEDULE_INTERVAL.total_seconds()
+    return datetime.fromtimestamp(when.timestamp() // seconds * seconds, UTC)
+
+
+def _interval(
+    start: datetime,
+    *,
+    length: timedelta | None,
+    power_w: float,
+    schedule_type: str,
+    sub: SubSession,
+    now: datetime,
+) -> dict[str, Any]:
+    """One ScheduleInterval: dispatched once its half-hour has begun."""
+    return {
+        "started_at": _isoformat(start),
+        "interval_seconds": None if length is None else int(length.total_seconds()),
+        "current_milliamps": round(power_w / CHARGING_VOLTS * 1000),
+        "schedule_type": schedule_type,
+        "dispatched_at": _isoformat(max(start, sub.start)) if start <= now else None,
+        "created_at": _isoformat(sub.start),
+    }
 
 
 class _Renderer:
@@ -967,7 +1062,11 @@ class _Api:
             raise ApiError(401, "Authentication credentials were not provided.")
         if not state.token_valid(token.strip()):
             raise ApiError(401, "The access token is invalid or has expired.")
-        scope = required_scope(request.method, request.path.removeprefix(PREFIX))
+        scope = required_scope(
+            request.method,
+            request.path.removeprefix(PREFIX),
+            literal=state.literal_scopes,
+        )
         if scope not in state.scopes:
             raise ApiError(
                 403, f"You do not have permission to perform this action ({scope})."
@@ -1209,17 +1308,52 @@ class _Api:
         expand = _expansions(request, SESSION_EXPANSIONS)
         return _json(_Renderer(state, request).session(self._session(request), expand))
 
+    def _sub_session(self, request: web.Request) -> SubSession:
+        wanted = request.match_info["charging_sub_session_id"]
+        for session in self.state.sessions.values():
+            for sub in session.sub_sessions:
+                if sub.id == wanted:
+                    return sub
+        raise ApiError(404, "Resource does not exist or cannot be accessed.")
+
     async def get_sub_session(self, request: web.Request) -> web.Response:
         """GET /charging_sub_sessions/{charging_sub_session_id}."""
         state = self.state
         state.sync()
         expand = _expansions(request, SUB_SESSION_EXPANSIONS)
-        wanted = request.match_info["charging_sub_session_id"]
-        for session in state.sessions.values():
-            for sub in session.sub_sessions:
-                if sub.id == wanted:
-                    return _json(_Renderer(state, request).sub_session(sub, expand))
-        raise ApiError(404, "Resource does not exist or cannot be accessed.")
+        sub = self._sub_session(request)
+        return _json(_Renderer(state, request).sub_session(sub, expand))
+
+    async def get_schedules(self, request: web.Request) -> web.Response:
+        """GET /charging_sub_sessions/{id}/schedules: one Schedules object, not paged."""
+        state = self.state
+        state.sync()
+        expand = _expansions(request, SCHEDULES_EXPANSIONS)
+        sub = self._sub_session(request)
+        intervals = state.schedule_intervals(sub)
+        for name, keep in (
+            ("started_at__gte", lambda at, bound: at >= bound),
+            ("started_at__lte", lambda at, bound: at <= bound),
+        ):
+            raw = request.query.get(name)
+            if raw is not None:
+                bound = _parse_datetime(raw, name)
+                intervals = [
+                    item
+                    for item in intervals
+                    if keep(datetime.fromisoformat(item["started_at"]), bound)
+                ]
+        renderer = _Renderer(state, request)
+        url = f"{renderer.base}/charging_sub_sessions/{sub.id}"
+        return _json(
+            {
+                "url": f"{url}/schedules",
+                "charging_sub_session": renderer.sub_session(sub, frozenset())
+                if "charging_sub_session" in expand
+                else url,
+                "schedules": intervals,
+            }
+        )
 
     async def boost_start(self, request: web.Request) -> web.Response:
         """POST …/boost_start: 409 unless an in-progress SMART sub-session can boost."""
@@ -1313,9 +1447,18 @@ def _parse_datetime(raw: str, name: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def required_scope(method: str, path: str) -> str:
-    """Return the OAuth scope a call needs, as the OpenAPI's ``security`` lists them."""
-    resource = path.strip("/").split("/", 1)[0]
+def required_scope(method: str, path: str, *, literal: bool = False) -> str:
+    """Return the OAuth scope a call needs, as the OpenAPI's ``security`` lists them.
+
+    The document names ``chargingsession:read`` (no underscore) for a sub-session's
+    schedules; servers read it like the others unless ``literal`` (the variant).
+    """
+    parts = path.strip("/").split("/")
+    resource = parts[0]
+    if literal and resource == "charging_sub_sessions" and len(parts) == 3:
+        spelled = LITERAL_SCOPES.get(parts[2])
+        if spelled is not None:
+            return spelled
     kind = {
         "users": "user",
         "charging_sessions": "charging_session",
@@ -1327,6 +1470,11 @@ def required_scope(method: str, path: str) -> str:
 VARIANTS: Final = {
     "decimal_headers": Variant(
         "X-RateLimit-* and Retry-After as decimals (the spec types them number)",
+        is_bool,
+    ),
+    "literal_scopes": Variant(
+        "the schedules of a sub-session need the literally documented "
+        "chargingsession:read scope, which the standard client lacks (403)",
         is_bool,
     ),
     "scopes": Variant(
@@ -1372,6 +1520,11 @@ def build_app(sim: Simulator) -> web.Application:
     app.router.add_get(
         "/charging_sub_sessions/{charging_sub_session_id}",
         api.get_sub_session,
+        allow_head=False,
+    )
+    app.router.add_get(
+        "/charging_sub_sessions/{charging_sub_session_id}/schedules",
+        api.get_schedules,
         allow_head=False,
     )
     return app

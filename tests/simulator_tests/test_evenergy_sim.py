@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 import json
 import re
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
 from tests.simulator.evenergy import (
     PREFIX,
+    ChargingSession,
     State,
     build_app,
     make_id,
@@ -148,7 +149,11 @@ def test_every_route_is_in_the_document(sim: Simulator) -> None:
         for route in build_app(sim).router.routes()
         if route.resource is not None
     ]
-    assert len(routes) >= 12
+    assert len(routes) >= 13
+    assert (
+        "get",
+        "/charging_sub_sessions/{charging_sub_session_id}/schedules",
+    ) in routes
     for method, path in routes:
         assert path in paths, path
         assert method in paths[path], (method, path)
@@ -784,6 +789,88 @@ async def test_sub_session_resource(api: Api) -> None:
     assert body["id"] == sub_id
     missing = await api.call("GET", "/charging_sub_sessions/csub" + "0" * 26)
     assert missing.status == 404
+
+
+SCHEDULES = "/charging_sub_sessions/{charging_sub_session_id}/schedules"
+
+
+def _plugged_session(api: Api) -> tuple[Any, ChargingSession]:
+    """Return a plugged-in smart-charging car below its target and its open session."""
+    vehicle = _plugged(api.sim)
+    api.state.sync()
+    session = api.state.open_session(vehicle.id)
+    assert session is not None
+    return vehicle, session
+
+
+async def test_smart_schedule_is_what_the_car_then_does(api: Api) -> None:
+    """Half-hour intervals of the physics' own plan: the car charges in those with current."""
+    vehicle, session = _plugged_session(api)
+    sub = session.sub_sessions[-1]
+    assert sub.mode == "SMART"
+    answer = await api.call(
+        "GET",
+        f"/charging_sub_sessions/{sub.id}/schedules",
+        params={"expand": "charging_sub_session"},
+    )
+    body = answer.conforms(SCHEDULES, "get")
+    assert body["charging_sub_session"]["id"] == sub.id
+    intervals = body["schedules"]
+    assert intervals
+    assert any(item["current_milliamps"] == 0 for item in intervals)
+    for item in intervals:
+        assert item["schedule_type"] == "SMART"
+        assert item["interval_seconds"] == 1800
+        assert item["started_at"][14:] in {"00:00Z", "30:00Z"}
+    for item in intervals:
+        start = datetime.fromisoformat(item["started_at"])
+        now = api.sim.clock.now()
+        if start + timedelta(seconds=1800) <= now:
+            continue
+        energy = vehicle.session_energy_wh
+        api.sim.advance(start + timedelta(seconds=1800) - now)
+        charged = vehicle.session_energy_wh > energy
+        assert charged == (item["current_milliamps"] > 0), item
+    assert vehicle.soc == pytest.approx(vehicle.target_soc)
+
+
+async def test_boost_schedule_is_open_ended(api: Api) -> None:
+    """A BOOST sub-session has one interval of null length; unmanaged charging none."""
+    vehicle, session = _plugged_session(api)
+    await api.call("POST", f"/charging_sessions/{session.id}/boost_start")
+    sub = session.sub_sessions[-1]
+    body = (
+        await api.call("GET", f"/charging_sub_sessions/{sub.id}/schedules")
+    ).conforms(SCHEDULES, "get")
+    assert [(i["schedule_type"], i["interval_seconds"]) for i in body["schedules"]] == [
+        ("BOOST", None)
+    ]
+    assert body["schedules"][0]["current_milliamps"] > 0
+    assert body["charging_sub_session"].endswith(sub.id)
+    await api.call(
+        "PATCH", f"/vehicles/{vehicle.id}", json_body={"smart_charging_enabled": False}
+    )
+    unmanaged = session.sub_sessions[-1]
+    answer = await api.call("GET", f"/charging_sub_sessions/{unmanaged.id}/schedules")
+    assert answer.conforms(SCHEDULES, "get")["schedules"] == []
+    missing = await api.call(
+        "GET", "/charging_sub_sessions/csub" + "0" * 26 + "/schedules"
+    )
+    assert missing.status == 404
+    missing.conforms(SCHEDULES, "get")
+
+
+async def test_literal_scopes_refuse_the_schedules(api: Api) -> None:
+    """With the variant, the schedules need chargingsession:read: the standard client gets 403."""
+    _, session = _plugged_session(api)
+    path = f"/charging_sub_sessions/{session.sub_sessions[-1].id}"
+    api.state.literal_scopes = True
+    refused = await api.call("GET", f"{path}/schedules")
+    assert refused.status == 403
+    assert "chargingsession:read" in refused.conforms(SCHEDULES, "get")["detail"]
+    assert (await api.call("GET", path)).status == 200
+    api.state.scopes.add("chargingsession:read")
+    assert (await api.call("GET", f"{path}/schedules")).status == 200
 
 
 async def test_catalogue_links_resolve(api: Api) -> None:

@@ -112,6 +112,9 @@ BASE_FEATURES = frozenset(
         Feature.LAST_UPDATE,
         Feature.SMART_CHARGING,
         Feature.DEPOT_SCHEDULES,
+        Feature.CHARGING_PLAN,
+        Feature.DEPARTURE_SOC,
+        Feature.PLAN_REACHES_TARGET,
     }
 )
 """What every ChargEye vehicle offers; TARGET_SOC is added while a schedule is upcoming."""
@@ -800,6 +803,8 @@ class ChargEyeClient(Provider):
             else Schedule(
                 next_departure=current.schedule.planned_departure,
                 slots=tuple(s.slot() for s in current.upcoming if s.charging),
+                departure_soc=current.end_soc,
+                reaches_target=current.reaches_target,
             ),
         )
 

@@ -93,6 +93,10 @@ class PlannedSchedule:
     """Whether a plan came with the schedule (without one, energy is unknown, not 0)."""
     plan_window: Window | None = None
     """The window the plan says it was made for (its ``schedule.from`` and ``to``)."""
+    end_soc: float | None = None
+    """The state of charge the plan reaches by departure (the plan's ``endSoc``)."""
+    reaches_target: bool | None = None
+    """Whether the plan reaches the target (``reachedTargetSocInSchedule``)."""
 
     @property
     def window(self) -> Window | None:
@@ -209,9 +213,13 @@ def parse_schedule(
     upcoming: list[PlanSegment] = []
     plan_timestamp = None
     plan_window = None
+    end_soc = None
+    reaches_target = None
     if plan is not None:
         past = [parse_segment(item) for item in plan.objects("pastSegments")]
         upcoming = [parse_segment(item) for item in plan.objects("segments")]
+        end_soc = plan.opt_float("endSoc")
+        reaches_target = plan.opt_bool("reachedTargetSocInSchedule")
     meta = payload.opt_obj("planMeta") if with_plan else None
     if meta is not None:
         plan_timestamp = meta.opt_datetime("timestamp")
@@ -236,6 +244,8 @@ def parse_schedule(
         plan_timestamp=plan_timestamp,
         has_plan=plan is not None,
         plan_window=plan_window,
+        end_soc=end_soc,
+        reaches_target=reaches_target,
     )
 
 

@@ -6,13 +6,18 @@ request carries ``Authorization: Bearer``, ``EvEnergy-User`` (the user we act fo
 make/model expanded inline: ``ceil(N / 100)`` requests for N vehicles (at least one), plus
 the token call when the cached token is due. Writes are a PATCH of the vehicle; boost acts
 on the vehicle's current charging session, which is looked up only when the user boosts.
+
+The charging plan of a plugged-in car is its open sub-session's schedule intervals. They
+are read again only when the car's plug, charging or smart-charging state changes, after a
+write to that car, or once they are 15 minutes old; then one newest-first pass over the
+charging sessions finds every such car's open sub-session, and each is read with one request.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import re
 from typing import Any, ClassVar
@@ -20,8 +25,9 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 from multidict import MultiDict
 
-from .base import MAX_PAGES, ConfigField, Provider, Response, origin
+from .base import MAX_PAGES, ConfigField, Provider, Response, of_vehicle, origin
 from .errors import (
+    ChargeBridgeError,
     CommandNotDeliveredError,
     InvalidUserIdError,
     ProviderAuthError,
@@ -34,9 +40,11 @@ from .models import (
     Account,
     Capabilities,
     ChargingPreferences,
+    ChargingSlot,
     ChargingStatus,
     Feature,
     PreferencesUpdate,
+    Schedule,
     Vehicle,
     VehicleSnapshot,
     VehicleState,
@@ -69,7 +77,8 @@ BOOST_START = "boost_start"
 BOOST_END = "boost_end"
 
 # 1000 vehicles are 10 list requests per refresh; every 60 s that is 600 requests an hour
-# (+1 token) against the default budget of 1000/hour, leaving 40 % for writes and boosts.
+# (+1 token) against the default budget of 1000/hour, leaving 40 % for writes, boosts and
+# plans (each plugged-in car's about 4 times an hour: PLAN_MAX_AGE).
 DEFAULT_SCAN_INTERVAL = timedelta(minutes=5)
 MIN_SCAN_INTERVAL = timedelta(seconds=60)
 RATE_LIMIT_WINDOW = timedelta(hours=1)
@@ -98,6 +107,19 @@ PLUGGED_IN_STATES = frozenset(
     {"PLUGGED_IN_NEAR_READY_BY_TIME", "PLUGGED_IN_ALMOST_COMPLETE"}
 )
 
+NO_PLAN = Schedule()
+"""The schedule of a car without a plan (unplugged, or none read yet)."""
+
+PLAN_MAX_AGE = timedelta(minutes=15)
+"""A plan is read again after this long even when nothing says it changed."""
+
+INTERVAL_LENGTH = timedelta(seconds=1800)
+"""The length of a schedule interval (the spec: "currently always 1800 seconds"); an
+open-ended (boost) interval that no later one follows is taken to last this long."""
+
+DISCHARGE_SCHEDULE_TYPES = frozenset({"V2G_DISCHARGE"})
+"""Schedule types whose current flows out of the car: not planned charging."""
+
 CAPABILITIES = Capabilities(
     features=frozenset(
         {
@@ -112,12 +134,14 @@ CAPABILITIES = Capabilities(
             Feature.SMART_CHARGING,
             Feature.TARGET_SOC,
             Feature.BOOST,
+            Feature.CHARGING_PLAN,
         }
     ),
     target_soc_min=TARGET_SOC_MIN,
     target_soc_max=TARGET_SOC_MAX,
 )
-"""Every ev.energy vehicle: target 50–100 %, boost; no range, ready time or minimal."""
+"""Every ev.energy vehicle: target 50–100 %, boost, the charging plan; no range, ready
+time or minimal."""
 
 CONTROLS = frozenset({Feature.SMART_CHARGING, Feature.TARGET_SOC, Feature.BOOST})
 DISABLED_CAPABILITIES = Capabilities(
@@ -279,14 +303,21 @@ def _make_and_model(provider: str, vehicle: Payload) -> tuple[str | None, str | 
     return make_name, model_payload.opt_str("name")
 
 
-def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
-    """One item of the vehicle list (or a single vehicle) as a snapshot."""
+def parse_vehicle(
+    provider: str, vehicle: Payload, plans: Mapping[str, PlanRead] | None = None
+) -> VehicleSnapshot:
+    """One item of the vehicle list (or a single vehicle) as a snapshot.
+
+    With ``plans``, a plugged-in car shows its plan as last read (unplugged: none).
+    """
     vehicle_id = vehicle.req_str("id")
     make, model = _make_and_model(provider, vehicle)
     fallback = " ".join(part for part in (make, model) if part)
     name = vehicle.opt_str("description") or fallback or vehicle_id
     integrated = vehicle.opt_str("integrated")
     disabled = vehicle.opt_bool("disabled") is True
+    state = parse_state(provider, vehicle)
+    plan = None if plans is None else plans.get(vehicle_id)
     return VehicleSnapshot(
         vehicle=Vehicle(
             id=vehicle_id,
@@ -298,8 +329,9 @@ def parse_vehicle(provider: str, vehicle: Payload) -> VehicleSnapshot:
             and integrated.upper() == INTEGRATION_BROKEN,
             disabled=disabled,
         ),
-        state=parse_state(provider, vehicle),
+        state=state,
         preferences=parse_preferences(vehicle),
+        schedule=plan.schedule if plan is not None and state.plugged_in else NO_PLAN,
     )
 
 
@@ -316,27 +348,109 @@ def parse_token(provider: str, data: Any, now: datetime) -> tuple[str, datetime]
     return access_token, now + lifetime
 
 
-def open_session_id(
-    provider: str, sessions: list[Payload], vehicle_id: str
-) -> tuple[bool, str | None]:
-    """Search a newest-first page of charging sessions for the vehicle's latest one.
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """A vehicle's plug-in episode in progress and its current charging mode's sub-session."""
 
-    Returns (found, id): found once the vehicle's newest session is on this page; the id
-    only when that session is still open (``end`` null, the car still plugged in).
+    session_id: str
+    sub_session_id: str | None
+
+
+def open_sessions(
+    provider: str, sessions: list[Payload], wanted: Collection[str]
+) -> dict[str, OpenSession | None]:
+    """Search a newest-first page of charging sessions for the wanted vehicles' latest ones.
+
+    Returns each wanted vehicle whose newest session is on this page: its OpenSession
+    while that session is still open (``end`` null, the car still plugged in), else None.
+    The session lists its sub-sessions newest first: the first is the one in progress.
     """
+    found: dict[str, OpenSession | None] = {}
     for session in sessions:
-        if (
-            resource_id(
-                provider, session.data.get("vehicle"), f"{session.path}.vehicle"
-            )
-            != vehicle_id
-        ):
+        vehicle_id = resource_id(
+            provider, session.data.get("vehicle"), f"{session.path}.vehicle"
+        )
+        if vehicle_id is None or vehicle_id not in wanted or vehicle_id in found:
             continue
         session_id = session.req_str("id")
         if session.has("end"):
-            return True, None
-        return True, session_id
-    return False, None
+            found[vehicle_id] = None
+            continue
+        subs = session.opt_list("sub_sessions")
+        found[vehicle_id] = OpenSession(
+            session_id=session_id,
+            sub_session_id=resource_id(
+                provider, subs[0], f"{session.path}.sub_sessions[0]"
+            )
+            if subs
+            else None,
+        )
+    return found
+
+
+def parse_plan(schedules: Payload) -> tuple[ChargingSlot, ...]:
+    """Read a sub-session's schedule intervals as the slots it plans to charge in.
+
+    An interval with current (``current_milliamps`` > 0, not a discharge) is a slot from
+    ``started_at`` for ``interval_seconds``; an open-ended one (null: boost) lasts until
+    the next interval starts, or one interval when none follows. The API states only the
+    current, not the voltage, so a slot has no power or energy. An interval that cannot
+    be read costs only itself.
+    """
+    intervals: list[tuple[datetime, int | None, Payload]] = []
+    for item in schedules.objects("schedules"):
+        start = item.opt_datetime("started_at")
+        if start is None:
+            if not item.has("started_at"):
+                item.value_fault("started_at", "missing required field")
+            continue
+        seconds = item.opt_int("interval_seconds")
+        if seconds is None and item.has("interval_seconds"):
+            continue
+        intervals.append((start, seconds, item))
+    intervals.sort(key=lambda interval: interval[0])
+    slots: list[ChargingSlot] = []
+    for index, (start, seconds, item) in enumerate(intervals):
+        milliamps = item.opt_float("current_milliamps")
+        if not milliamps or milliamps < 0:
+            continue
+        if item.opt_str("schedule_type") in DISCHARGE_SCHEDULE_TYPES:
+            continue
+        if seconds is not None:
+            end = start + timedelta(seconds=seconds)
+        else:
+            end = next(
+                (later for later, _, _ in intervals[index + 1 :] if later > start),
+                start + INTERVAL_LENGTH,
+            )
+        if end > start:
+            slots.append(ChargingSlot(start=start, end=end))
+    return tuple(slots)
+
+
+PlanTrigger = tuple[ChargingStatus, bool | None]
+"""What the vehicle list says about a car that a new sub-session would change: its
+charging status (plugged in or not, charging, complete) and whether smart charging is on."""
+
+
+def plan_trigger(snapshot: VehicleSnapshot) -> PlanTrigger:
+    """Return the readings whose change makes a car's plan worth reading again."""
+    return snapshot.state.charging_status, snapshot.preferences.smart_charging
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRead:
+    """A car's plan as last read (or tried): for which sub-session, when, and under what."""
+
+    sub_session_id: str | None
+    schedule: Schedule
+    """The plan as the car's snapshots show it (built once, shown until read again)."""
+    read_at: datetime
+    trigger: PlanTrigger
+    written: bool = False
+    """A write to the car since: its plan may have changed."""
+    faults: tuple[ChargeBridgeError, ...] = ()
+    """What the read met: shown again while the read is reused."""
 
 
 @dataclass(kw_only=True)
@@ -360,6 +474,8 @@ class EvEnergyClient(Provider):
     client_secret: str = field(repr=False)
     user_id: str
     _user: str = field(default="", init=False, repr=False)
+    _plans: dict[str, PlanRead] = field(default_factory=dict, init=False, repr=False)
+    """Each plugged-in car's plan as last read, reused until it is due again."""
 
     def __post_init__(self) -> None:
         """Check the URL, and reduce the configured user to the id the header carries."""
@@ -459,10 +575,130 @@ class EvEnergyClient(Provider):
         return items
 
     def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
-        return parse_vehicle(self.name, item)
+        """Parse the vehicle with its last-read plan (none while unplugged)."""
+        return parse_vehicle(self.name, item, self._plans)
 
     def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
         return CAPABILITIES
+
+    def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
+        return (self._plans,)
+
+    # The charging plan.
+
+    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+        """Read a plugged-in car's plan when it may have changed or is 15 minutes old."""
+        if not snapshot.state.plugged_in:
+            return False
+        plan = self._plans.get(snapshot.vehicle.id)
+        return (
+            plan is None
+            or plan.written
+            or plan.trigger != plan_trigger(snapshot)
+            or self.clock() - plan.read_at >= PLAN_MAX_AGE
+        )
+
+    def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
+        plan = self._plans.get(snapshot.vehicle.id)
+        if plan is None or not snapshot.state.plugged_in:
+            return ()
+        return plan.faults
+
+    async def _async_enrich_fleet(
+        self, wanted: Sequence[VehicleSnapshot], problems: list[ChargeBridgeError]
+    ) -> Sequence[VehicleSnapshot | ChargeBridgeError]:
+        """Read the due cars' plans: their open sub-sessions at once, then each schedule.
+
+        A plan that cannot be read (refused, failed, or over the rate limit) costs that
+        plan only (the last one read stays, or none) and is tried again when due: the car
+        keeps its readings. Refused credentials still concern the whole account.
+        """
+        now = self.clock()
+        try:
+            found = await self._async_open_sessions(
+                [snapshot.vehicle.id for snapshot in wanted]
+            )
+        except ProviderAuthError:
+            raise
+        except ChargeBridgeError as err:
+            problems.append(err)
+            return [self._plan_failed(snapshot, err, now) for snapshot in wanted]
+
+        async def read(snapshot: VehicleSnapshot) -> VehicleSnapshot:
+            session = found.get(snapshot.vehicle.id)
+            sub_session_id = None if session is None else session.sub_session_id
+            return await self._async_read_plan(snapshot, sub_session_id, now, problems)
+
+        return await self._gather_per_vehicle(wanted, read)
+
+    async def _async_read_plan(
+        self,
+        snapshot: VehicleSnapshot,
+        sub_session_id: str | None,
+        now: datetime,
+        problems: list[ChargeBridgeError],
+    ) -> VehicleSnapshot:
+        """Read one car's schedule unless its sub-session's plan is known and fresh."""
+        vehicle_id = snapshot.vehicle.id
+        previous = self._plans.get(vehicle_id)
+        if (
+            previous is not None
+            and previous.sub_session_id == sub_session_id
+            and not previous.written
+            and not previous.faults
+            and now - previous.read_at < PLAN_MAX_AGE
+        ):
+            plan = replace(previous, trigger=plan_trigger(snapshot))
+        elif sub_session_id is None:
+            plan = PlanRead(None, NO_PLAN, now, plan_trigger(snapshot))
+        else:
+            faults: list[ChargeBridgeError] = []
+            try:
+                response = await self._request(
+                    "GET",
+                    self._url("charging_sub_sessions", sub_session_id, "schedules"),
+                )
+                slots = parse_plan(
+                    Payload(
+                        self.name, response.data, f"schedules[{vehicle_id}]", faults
+                    )
+                )
+            except ProviderAuthError:
+                raise
+            except ChargeBridgeError as err:
+                problems.append(err)
+                return self._plan_failed(snapshot, err, now)
+            plan = PlanRead(
+                sub_session_id,
+                Schedule(slots=slots),
+                now,
+                plan_trigger(snapshot),
+                faults=tuple(of_vehicle(faults, vehicle_id)),
+            )
+            problems.extend(plan.faults)
+        self._plans[vehicle_id] = plan
+        return replace(snapshot, schedule=plan.schedule)
+
+    def _plan_failed(
+        self, snapshot: VehicleSnapshot, err: ChargeBridgeError, now: datetime
+    ) -> VehicleSnapshot:
+        """Keep the last plan read (if any) and try again when it is due."""
+        vehicle_id = snapshot.vehicle.id
+        previous = self._plans.get(vehicle_id)
+        self._plans[vehicle_id] = PlanRead(
+            None if previous is None else previous.sub_session_id,
+            NO_PLAN if previous is None else previous.schedule,
+            now,
+            plan_trigger(snapshot),
+            faults=(err,),
+        )
+        return snapshot
+
+    def _plan_written(self, vehicle_id: str) -> None:
+        """Read the car's plan at the next refresh: a write may change it or its sub-session."""
+        plan = self._plans.get(vehicle_id)
+        if plan is not None:
+            self._plans[vehicle_id] = replace(plan, written=True)
 
     async def _async_update_preferences(
         self, snapshot: VehicleSnapshot, update: PreferencesUpdate
@@ -476,6 +712,7 @@ class EvEnergyClient(Provider):
         response = await self._async_command(
             "PATCH", self._url("vehicles", snapshot.vehicle.id), json=body
         )
+        self._plan_written(snapshot.vehicle.id)
         return parse_preferences(Payload(self.name, response.data, "vehicle"))
 
     async def _async_set_boost(self, snapshot: VehicleSnapshot, enabled: bool) -> None:
@@ -485,15 +722,17 @@ class EvEnergyClient(Provider):
         The vehicle resource does not say whether a session boosts, so a boost set here
         is remembered and reported until the session ends (or boost is ended here).
         """
-        session_id = await self._async_open_session_id(snapshot.vehicle.id)
-        if session_id is None:
+        vehicle_id = snapshot.vehicle.id
+        session = (await self._async_open_sessions([vehicle_id])).get(vehicle_id)
+        if session is None:
             raise ProviderRejectedError(
                 self.name, 409, "no charging session in progress (not plugged in)"
             )
         action = BOOST_START if enabled else BOOST_END
         response = await self._async_command(
-            "POST", self._url("charging_sessions", session_id, action)
+            "POST", self._url("charging_sessions", session.session_id, action)
         )
+        self._plan_written(vehicle_id)
         Payload(self.name, response.data, "charging_session").req_str("id")
 
     async def _async_command(
@@ -514,12 +753,17 @@ class EvEnergyClient(Provider):
                 ) from err
             raise
 
-    async def _async_open_session_id(self, vehicle_id: str) -> str | None:
-        """Find the vehicle's open session: its newest one in the newest-first list.
+    async def _async_open_sessions(
+        self, vehicle_ids: Collection[str]
+    ) -> dict[str, OpenSession]:
+        """Find the vehicles' open sessions: their newest ones in the newest-first list.
 
         [assume] The spec offers no vehicle filter on /charging_sessions, so we page the
-        user's sessions newest first until the vehicle's newest one appears.
+        user's sessions newest first until every vehicle's newest one appeared (one pass
+        for all the vehicles a refresh or a boost asks about).
         """
+        wanted = set(vehicle_ids)
+        found: dict[str, OpenSession] = {}
         pages = self._async_pages(
             self._url("charging_sessions"), {"page_size": str(PAGE_SIZE)}
         )
@@ -527,8 +771,13 @@ class EvEnergyClient(Provider):
             sessions = payload_list(
                 self.name, response.data, f"charging_sessions[page {index + 1}]"
             )
-            found, session_id = open_session_id(self.name, sessions, vehicle_id)
-            if found:
+            for vehicle_id, session in open_sessions(
+                self.name, sessions, wanted
+            ).items():
+                wanted.discard(vehicle_id)
+                if session is not None:
+                    found[vehicle_id] = session
+            if not wanted:
                 await pages.aclose()
-                return session_id
-        return None
+                break
+        return found

@@ -116,6 +116,7 @@ CAPABILITIES = Capabilities(
             Feature.MINIMAL_SOC,
             Feature.READY_TIME,
             Feature.WEEKDAY_READY_TIMES,
+            Feature.CHARGING_PLAN,
         }
     ),
     target_soc_min=0,
@@ -123,7 +124,7 @@ CAPABILITIES = Capabilities(
     minimal_soc_min=0,
     minimal_soc_max=100,
 )
-"""Every Hiven vehicle offers the same: targets 0–100 %, no boost."""
+"""Every Hiven vehicle offers the same: targets 0–100 %, the charging plan, no boost."""
 
 
 @dataclass(kw_only=True)
