@@ -112,6 +112,7 @@ BASE_FEATURES = frozenset(
         Feature.LAST_UPDATE,
         Feature.SMART_CHARGING,
         Feature.DEPOT_SCHEDULES,
+        Feature.CHARGING_PLAN,
     }
 )
 """What every ChargEye vehicle offers; TARGET_SOC is added while a schedule is upcoming."""

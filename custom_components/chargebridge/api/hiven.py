@@ -116,6 +116,7 @@ CAPABILITIES = Capabilities(
             Feature.MINIMAL_SOC,
             Feature.READY_TIME,
             Feature.WEEKDAY_READY_TIMES,
+            Feature.CHARGING_PLAN,
         }
     ),
     target_soc_min=0,
