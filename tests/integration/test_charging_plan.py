@@ -19,8 +19,17 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.chargebridge.api import ChargingSlot, VehicleSnapshot
+from custom_components.chargebridge.api import (
+    Capabilities,
+    ChargingSlot,
+    Feature,
+    Schedule,
+    Vehicle,
+    VehicleSnapshot,
+)
+from custom_components.chargebridge.binary_sensor import DESCRIPTIONS as BINARY_SENSORS
 from custom_components.chargebridge.const import CONF_SCAN_INTERVAL, DOMAIN
+from custom_components.chargebridge.sensor import DESCRIPTIONS as SENSORS
 from tests.simulator import Simulator
 
 from .conftest import Advance, next_poll
@@ -475,3 +484,31 @@ async def test_action_refuses_a_car_whose_provider_has_no_plan(
             registry.async_get_entity_id(platform, DOMAIN, f"jedlix_{vehicle_id}_{key}")
             is None
         )
+
+
+async def test_chargeye_plan_outcome_descriptions() -> None:
+    """departure_soc and plan_reaches_target read the plan's outcome, and exist by feature.
+
+    (ChargEye's client fills these fields; here the descriptions alone, on a snapshot.)
+    """
+    sensor = next(d for d in SENSORS if d.key == "departure_soc")
+    reaches = next(d for d in BINARY_SENSORS if d.key == "plan_reaches_target")
+    features = frozenset({Feature.DEPARTURE_SOC, Feature.PLAN_REACHES_TARGET})
+    car = Vehicle(id="v", name="v", capabilities=Capabilities(features=features))
+    planned = VehicleSnapshot(
+        vehicle=car, schedule=Schedule(departure_soc=85.5, reaches_target=False)
+    )
+    assert sensor.value_fn(planned) == 85.5
+    assert reaches.value_fn(planned) is False
+    unplanned = VehicleSnapshot(vehicle=car)
+    assert sensor.value_fn(unplanned) is None
+    assert reaches.value_fn(unplanned) is None
+    assert sensor.exists_fn(planned)
+    assert reaches.exists_fn(planned)
+    without = VehicleSnapshot(
+        vehicle=Vehicle(
+            id="w", name="w", capabilities=Capabilities(features=frozenset())
+        )
+    )
+    assert not sensor.exists_fn(without)
+    assert not reaches.exists_fn(without)
