@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import Feature, PreferencesUpdate, VehicleSnapshot
@@ -20,6 +22,7 @@ from .coordinator import (
     ChargeBridgeCoordinator,
     VehicleContext,
 )
+from .plan import next_boundary
 
 
 def device_identifier(provider: str, vehicle_id: str) -> str:
@@ -81,6 +84,9 @@ class ChargeBridgeEntityDescription(EntityDescription):
     """What every ChargeBridge description has: whether a vehicle offers the entity."""
 
     exists_fn: Callable[[VehicleSnapshot], bool]
+    follows_plan: bool = False
+    """What it shows changes at the plan's period boundaries, so it is written there too
+    (not only at the next refresh)."""
 
 
 class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
@@ -95,6 +101,7 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
     entity_description: ChargeBridgeEntityDescription
     _written: tuple[object, ...] | None = None
     """What the entity showed when its state was last written by a refresh or command."""
+    _cancel_plan_timer: CALLBACK_TYPE | None = None
 
     def __init__(
         self,
@@ -155,15 +162,45 @@ class ChargeBridgeEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
         """Remember what the first write (right after this) shows."""
         await super().async_added_to_hass()
         self._written = self._shown()
+        if self.entity_description.follows_plan:
+            self._arm_plan_timer()
+            self.async_on_remove(self._stop_plan_timer)
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """Write the state after its vehicle changed, if what the entity shows did."""
+        if self.entity_description.follows_plan:
+            self._arm_plan_timer()
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return
         self._written = shown
         self.async_write_ha_state()
+
+    @callback
+    def _arm_plan_timer(self) -> None:
+        """Wake at the plan's next period start or end (a new plan replaces the timer)."""
+        self._stop_plan_timer()
+        if not self.available:
+            return
+        boundary = next_boundary(self.snapshot)
+        if boundary is not None:
+            self._cancel_plan_timer = async_track_point_in_utc_time(
+                self.hass, self._plan_boundary_reached, boundary
+            )
+
+    @callback
+    def _stop_plan_timer(self) -> None:
+        """Cancel the boundary timer, if one is armed."""
+        if self._cancel_plan_timer is not None:
+            self._cancel_plan_timer()
+            self._cancel_plan_timer = None
+
+    @callback
+    def _plan_boundary_reached(self, _now: datetime) -> None:
+        """Show what the plan says for the new now, and wait for the next boundary."""
+        self._cancel_plan_timer = None
+        self._handle_coordinator_update()
 
     async def async_update_preferences(self, update: PreferencesUpdate) -> None:
         """Send a change for this vehicle through the coordinator's one write path."""

@@ -1,6 +1,6 @@
 """Sensors: battery, range, charging status and power, energy, departure, last contact.
 
-And two of the account: the requests sent to the provider, and its remaining budget.
+The plan's next charging period and its state of charge at departure; and two of the account: the requests sent to the provider, and its remaining budget.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .entity import (
     async_add_vehicle_entities,
     supports,
 )
+from .plan import next_period_end, next_period_start
 
 PARALLEL_UPDATES = 0
 
@@ -144,6 +145,30 @@ DESCRIPTIONS: tuple[ChargeBridgeSensorDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         exists_fn=supports(Feature.NEXT_DEPARTURE),
         value_fn=next_departure,
+    ),
+    *(
+        ChargeBridgeSensorDescription(
+            key=key,
+            translation_key=key,
+            device_class=SensorDeviceClass.TIMESTAMP,
+            exists_fn=supports(Feature.CHARGING_PLAN),
+            follows_plan=True,
+            value_fn=value_fn,
+        )
+        for key, value_fn in (
+            ("next_charge_start", next_period_start),
+            ("next_charge_end", next_period_end),
+        )
+    ),
+    ChargeBridgeSensorDescription(
+        key="departure_soc",
+        translation_key="departure_soc",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        exists_fn=supports(Feature.DEPARTURE_SOC),
+        value_fn=lambda snapshot: (
+            None if snapshot.schedule is None else snapshot.schedule.departure_soc
+        ),
     ),
     ChargeBridgeSensorDescription(
         key="last_update",

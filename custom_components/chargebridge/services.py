@@ -1,4 +1,4 @@
-"""Actions: depot schedules (arrival, departure, target) for vehicles that offer them."""
+"""Actions: depot schedules, and the charging plan of vehicles whose provider has one."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from homeassistant.core import (
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 
-from .api import DepotScheduleRequest, Feature
+from .api import DepotScheduleRequest, Feature, VehicleSnapshot
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import ChargeBridgeConfigEntry, ChargeBridgeCoordinator
 from .helpers import provider_errors
+from .plan import plan_slots
 
 SERVICE_SET_DEPOT_SCHEDULE = "set_depot_schedule"
+SERVICE_GET_CHARGING_PLAN = "get_charging_plan"
 ATTR_DEVICE_ID = "device_id"
 ATTR_ARRIVAL = "arrival"
 ATTR_DEPARTURE = "departure"
@@ -41,6 +44,10 @@ SET_DEPOT_SCHEDULE_SCHEMA = vol.Schema(
     }
 )
 
+GET_CHARGING_PLAN_SCHEMA = vol.Schema(
+    {vol.Required(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string])}
+)
+
 
 def _aware(value: datetime) -> datetime:
     """Read a time without zone as Home Assistant's local time."""
@@ -49,10 +56,14 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-def _depot_vehicle(
-    hass: HomeAssistant, device_id: str
-) -> tuple[ChargeBridgeCoordinator, str]:
-    """Find the depot vehicle of a device, or explain why it is not one."""
+def _vehicle(
+    hass: HomeAssistant, device_id: str, feature: Feature, error_key: str
+) -> tuple[ChargeBridgeCoordinator, VehicleSnapshot, str]:
+    """Find the vehicle of a device that offers ``feature``, or explain why there is none.
+
+    Returns its coordinator, its snapshot and the device's name as the user sees it;
+    ``error_key`` names the translated refusal for a device that is no such vehicle.
+    """
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         raise ServiceValidationError(
@@ -77,20 +88,24 @@ def _depot_vehicle(
             if domain != DOMAIN or not identifier.startswith(prefix):
                 continue
             snapshot = coordinator.data.vehicles.get(identifier.removeprefix(prefix))
-            if snapshot is not None and snapshot.vehicle.capabilities.supports(
-                Feature.DEPOT_SCHEDULES
-            ):
-                return coordinator, snapshot.vehicle.id
+            if snapshot is not None and snapshot.vehicle.capabilities.supports(feature):
+                return coordinator, snapshot, device.name_by_user or device.name or ""
     raise ServiceValidationError(
         translation_domain=DOMAIN,
-        translation_key="not_a_depot_vehicle",
+        translation_key=error_key,
         translation_placeholders={"device": device.name or device_id},
     )
 
 
 async def _async_set_depot_schedule(call: ServiceCall) -> ServiceResponse:
     """Add (or with replace_future: make the only future) schedule of a depot vehicle."""
-    coordinator, vehicle_id = _depot_vehicle(call.hass, call.data[ATTR_DEVICE_ID])
+    coordinator, snapshot, _ = _vehicle(
+        call.hass,
+        call.data[ATTR_DEVICE_ID],
+        Feature.DEPOT_SCHEDULES,
+        "not_a_depot_vehicle",
+    )
+    vehicle_id = snapshot.vehicle.id
     request = DepotScheduleRequest(
         planned_arrival=_aware(call.data[ATTR_ARRIVAL]),
         planned_departure=_aware(call.data[ATTR_DEPARTURE]),
@@ -107,6 +122,23 @@ async def _async_set_depot_schedule(call: ServiceCall) -> ServiceResponse:
     }
 
 
+async def _async_get_charging_plan(call: ServiceCall) -> ServiceResponse:
+    """Answer each vehicle's current and upcoming planned periods (as its calendar has them).
+
+    Every device is checked before anything is answered: one wrong device refuses the call.
+    """
+    vehicles: dict[str, JsonValueType] = {}
+    for device_id in call.data[ATTR_DEVICE_ID]:
+        _, snapshot, name = _vehicle(
+            call.hass, device_id, Feature.CHARGING_PLAN, "no_charging_plan"
+        )
+        vehicles[device_id] = {
+            "name": name or snapshot.vehicle.name,
+            "slots": plan_slots(snapshot),
+        }
+    return {"vehicles": vehicles}
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions (once, whatever entries exist)."""
@@ -116,4 +148,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _async_set_depot_schedule,
         schema=SET_DEPOT_SCHEDULE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_CHARGING_PLAN,
+        _async_get_charging_plan,
+        schema=GET_CHARGING_PLAN_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
     )

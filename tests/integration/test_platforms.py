@@ -18,6 +18,7 @@ from .entity_snapshot import device_view, entity_view
     [
         Platform.BINARY_SENSOR,
         Platform.BUTTON,
+        Platform.CALENDAR,
         Platform.NUMBER,
         Platform.SELECT,
         Platform.SENSOR,
