@@ -236,3 +236,48 @@ async def test_target_reached_fires_once_when_the_target_is_reached(
     vehicle.soc = 81
     await next_poll(init_integration, advance)
     assert len(notifications) == 1
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+async def test_plan_appears_tells_the_next_charge(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Plugged in, a plan appears: one notification with its start and end, local time."""
+    vehicle = next(iter(sim.hiven.fleet))
+    quiet(vehicle, soc=10, plugged_in=False)
+    vehicle.smart_charging = True
+    vehicle.target_soc = 100
+    vehicle.ready_time = "18:00"
+    await next_poll(init_integration, advance)
+    start = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_start")
+    end = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_end")
+    assert hass.states.get(start).state == "unknown"
+    notifications = async_mock_service(hass, "persistent_notification", "create")
+    await use_blueprint(
+        hass,
+        "plan_appears.yaml",
+        {
+            "plugged_in": car_entity(
+                hass, init_integration, vehicle, "binary_sensor", "plugged_in"
+            ),
+            "next_charge_start": start,
+            "next_charge_end": end,
+        },
+    )
+    vehicle.plug_in()
+    await next_poll(init_integration, advance)
+    starts_at = dt_util.parse_datetime(hass.states.get(start).state)
+    ends_at = dt_util.parse_datetime(hass.states.get(end).state)
+    assert starts_at is not None and ends_at is not None
+    assert len(notifications) == 1
+    assert notifications[0].data["title"] == f"{vehicle.name} has a charging plan"
+    assert notifications[0].data["message"] == (
+        f"{vehicle.name} will charge from {dt_util.as_local(starts_at):%H:%M} "
+        f"to {dt_util.as_local(ends_at):%H:%M}."
+    )
+    await next_poll(init_integration, advance)
+    assert len(notifications) == 1
