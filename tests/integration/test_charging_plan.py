@@ -512,3 +512,55 @@ async def test_chargeye_plan_outcome_descriptions() -> None:
     )
     assert not sensor.exists_fn(without)
     assert not reaches.exists_fn(without)
+
+
+@pytest.mark.parametrize("provider", ["evenergy"])
+async def test_evenergy_calendar_is_the_sub_session_schedule(
+    hass: HomeAssistant,
+    sim: Simulator,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Plugged in with smart charging: events are the intervals with current, merged.
+
+    Unplugging takes the plan away.
+    """
+    car = next(iter(sim.evenergy.fleet))
+    for other in sim.evenergy.fleet:
+        other.routine = False
+    if not car.plugged_in:
+        car.plug_in(sim.clock.now())
+    car.smart_charging = True
+    car.soc = 30.0
+    car.target_soc = 80
+    # A plan is read again at most every 15 minutes unless the car's session changes.
+    await advance(15 * 60)
+    await next_poll(init_integration, advance)
+    sim.evenergy.sync()
+    session = sim.evenergy.open_session(car.id)
+    assert session is not None and session.current is not None
+    intervals = sim.evenergy.schedule_intervals(session.current)
+    truth = [
+        ChargingSlot(
+            start=datetime.fromisoformat(interval["started_at"]),
+            end=datetime.fromisoformat(interval["started_at"])
+            + timedelta(seconds=interval["interval_seconds"]),
+        )
+        for interval in intervals
+        if interval["current_milliamps"] > 0
+    ]
+    periods = merged(truth, dt_util.utcnow())
+    assert periods, "the scenario needs a plan"
+    view = PlanView(hass, "evenergy", car.id)
+    assert await view.event_periods() == periods
+    assert plan_periods(init_integration, car.id) == periods
+    # ev.energy states the current only: no energy, no description.
+    assert all("description" not in event for event in await view.events())
+    assert [d["charge_in_kwh"] for d in view.dispatches()] == [None] * len(periods)
+    view.shows_next(periods[0])
+
+    car.unplug()
+    await next_poll(init_integration, advance)
+    assert await view.events() == []
+    assert view.state(view.planned) == "off"
+    view.shows_next(None)
