@@ -22,6 +22,7 @@ from custom_components.chargebridge.api.base import Payload
 from custom_components.chargebridge.api.evenergy import (
     CAPABILITIES,
     DISABLED_CAPABILITIES,
+    MAX_PLAN_READS_PER_REFRESH,
     EvEnergyClient,
     parse_plan,
 )
@@ -285,3 +286,48 @@ async def test_failed_plan_read_keeps_the_last_plan(
     assert fleet.vehicles[car.id].error is None
     assert slots_of(fleet, car) == before
     assert [type(p) for p in fleet.problems] == [ProviderConnectionError]
+
+
+async def test_plan_reads_per_refresh_are_capped_most_urgent_first(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """Thirty plugged-in cars: 25 plans read now, the other 5 at the next refresh."""
+    for _ in range(27):
+        sim.evenergy.add_vehicle()
+    sim.sync()
+    for car in sim.evenergy.fleet:
+        car.routine = False
+        if not car.plugged_in:
+            car.plug_in(sim.clock.now())
+        car.smart_charging = True
+    assert len(sim.evenergy.fleet.vehicles) == 30
+    await client.async_get_fleet()
+    assert schedule_reads(sim) == MAX_PLAN_READS_PER_REFRESH
+    sim.advance(60)
+    await client.async_get_fleet()
+    assert schedule_reads(sim) == 30
+    read = [entry.path.split("/")[-2] for entry in sim.requests.filter(path=SCHEDULES)]
+    assert len(set(read)) == 30, "each car's plan once: the deferred ones next"
+    sim.advance(60)
+    await client.async_get_fleet()
+    assert schedule_reads(sim) == 30
+
+
+async def test_no_plan_read_when_the_budget_runs_low(
+    sim: Simulator, client: EvEnergyClient
+) -> None:
+    """Fewer requests left than the reserve: the car keeps its readings, no plan read."""
+    car = one_plugged_car(sim)
+    sim.evenergy.set_rate_limit(10)
+    for _ in range(6):  # the budget's remaining count falls below 20 % of 10
+        await client.async_get_fleet()
+        sim.advance(1)
+    reads = schedule_reads(sim)
+    sim.advance(60)
+    fleet = await client.async_get_fleet()
+    assert fleet.rate_limit is not None
+    assert fleet.rate_limit.remaining is not None
+    assert fleet.rate_limit.remaining < 2
+    assert schedule_reads(sim) == reads
+    assert fleet.vehicles[car.id].error is None
+    assert fleet.vehicles[car.id].state.plugged_in is True

@@ -19,6 +19,7 @@ import base64
 from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+import math
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
@@ -112,6 +113,12 @@ NO_PLAN = Schedule()
 
 PLAN_MAX_AGE = timedelta(minutes=15)
 """A plan is read again after this long even when nothing says it changed."""
+MAX_PLAN_READS_PER_REFRESH = 25
+"""At most this many plans are read in one refresh (the most urgent first); the others
+keep the plan last read and are read at the next refresh."""
+PLAN_BUDGET_RESERVE = 0.2
+"""The share of the hourly request budget plan reads leave for the vehicle list, writes
+and boosts: no plan is read once the provider says fewer requests remain."""
 
 INTERVAL_LENGTH = timedelta(seconds=1800)
 """The length of a schedule interval (the spec: "currently always 1800 seconds"); an
@@ -614,22 +621,50 @@ class EvEnergyClient(Provider):
         keeps its readings. Refused credentials still concern the whole account.
         """
         now = self.clock()
+        urgent_first = sorted(wanted, key=lambda snapshot: self._urgency(snapshot, now))
+        due = urgent_first[: self._plan_reads_allowed()]
+        if not due:
+            return wanted
         try:
             found = await self._async_open_sessions(
-                [snapshot.vehicle.id for snapshot in wanted]
+                [snapshot.vehicle.id for snapshot in due]
             )
         except ProviderAuthError:
             raise
         except ChargeBridgeError as err:
             problems.append(err)
-            return [self._plan_failed(snapshot, err, now) for snapshot in wanted]
+            failed = {s.vehicle.id: self._plan_failed(s, err, now) for s in due}
+            return [failed.get(s.vehicle.id, s) for s in wanted]
 
         async def read(snapshot: VehicleSnapshot) -> VehicleSnapshot:
             session = found.get(snapshot.vehicle.id)
             sub_session_id = None if session is None else session.sub_session_id
             return await self._async_read_plan(snapshot, sub_session_id, now, problems)
 
-        return await self._gather_per_vehicle(wanted, read)
+        results = await self._gather_per_vehicle(due, read)
+        read_now = {
+            snapshot.vehicle.id: result
+            for snapshot, result in zip(due, results, strict=True)
+        }
+        # The others keep the plan last read (their snapshots show it) until next time.
+        return [read_now.get(s.vehicle.id, s) for s in wanted]
+
+    def _plan_reads_allowed(self) -> int:
+        """How many plans this refresh may read: a cap, and what the budget leaves."""
+        rate = self.rate_limit
+        if rate is None or rate.limit is None or rate.remaining is None:
+            return MAX_PLAN_READS_PER_REFRESH
+        spare = rate.remaining - math.ceil(rate.limit * PLAN_BUDGET_RESERVE)
+        return max(0, min(MAX_PLAN_READS_PER_REFRESH, spare))
+
+    def _urgency(self, snapshot: VehicleSnapshot, now: datetime) -> tuple[int, float]:
+        """Order due plans: never read or written to first, then changed, then oldest."""
+        plan = self._plans.get(snapshot.vehicle.id)
+        if plan is None or plan.written:
+            return (0, 0.0)
+        if plan.trigger != plan_trigger(snapshot):
+            return (1, 0.0)
+        return (2, -(now - plan.read_at).total_seconds())
 
     async def _async_read_plan(
         self,
