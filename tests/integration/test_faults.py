@@ -26,7 +26,7 @@ import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -59,6 +59,8 @@ from custom_components.chargebridge.coordinator import (
 )
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 from tests.simulator.profiles import token_profiles
+
+from .conftest import reauth_flows
 
 TOKEN_PROVIDERS = [profile.name for profile in token_profiles()]
 UNHANDLED = (
@@ -230,11 +232,7 @@ class Harness:
 
     def reauth_flows(self) -> list[dict[str, Any]]:
         """Return the reauth flows in progress."""
-        return [
-            flow
-            for flow in self.hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-            if flow["context"]["source"] == SOURCE_REAUTH
-        ]
+        return reauth_flows(self.hass)
 
     def devices(self) -> set[tuple[str, str]]:
         """Return the identifiers of the entry's devices."""

@@ -16,7 +16,7 @@ from custom_components.chargebridge import async_remove_config_entry_device
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_poll, reauth_flows
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
@@ -103,11 +103,7 @@ async def test_setup_fails(
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is state
-    reauth = [
-        flow
-        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        if flow["context"]["source"] == SOURCE_REAUTH
-    ]
+    reauth = reauth_flows(hass)
     assert bool(reauth) is (kind is FaultKind.AUTH)
 
 

@@ -6,9 +6,7 @@ the entities go unavailable and a repair names what is refused until a good refr
 
 from __future__ import annotations
 
-from typing import Any
-
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -19,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_poll, reauth_flows
 
 MISSING_SCOPE = (
     "You do not have permission to perform this action (scope vehicle:write)."
@@ -43,15 +41,6 @@ async def flip(hass: HomeAssistant, switch: str, before: str) -> None:
         {ATTR_ENTITY_ID: switch},
         blocking=True,
     )
-
-
-def reauth_flows(hass: HomeAssistant) -> list[dict[str, Any]]:
-    """Return the reauth flows in progress."""
-    return [
-        flow
-        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        if flow["context"]["source"] == SOURCE_REAUTH
-    ]
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:

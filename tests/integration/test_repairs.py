@@ -8,7 +8,6 @@ from string import Formatter
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -50,7 +49,7 @@ from custom_components.chargebridge.repairs import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_poll, reauth_flows
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "chargebridge"
 LANGUAGES = ["en", "nl", "de"]
@@ -724,11 +723,7 @@ async def test_jedlix_fix_that_fails_keeps_the_issue(
     assert text.format(**failed["description_placeholders"])
     assert not dismissed(sim)
     assert raised.is_fixable
-    reauth = [
-        flow
-        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        if flow["context"]["source"] == SOURCE_REAUTH
-    ]
+    reauth = reauth_flows(hass)
     assert bool(reauth) == (error == "auth_failed"), "only refused credentials"
 
     sim.faults.remove(fault)

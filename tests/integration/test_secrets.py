@@ -29,7 +29,7 @@ import traceback
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -48,9 +48,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.chargebridge.api import ChargeBridgeError, InvalidInputError
 from custom_components.chargebridge.api.registry import PROVIDERS
-from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimulatorServer
 from tests.simulator.profiles import token_profiles
+
+from .conftest import reauth_flows
 
 SECRET_FIELDS = ("api_key", "client_secret", "refresh_token")
 CREDENTIAL_HEADERS = ("Authorization", "X-Api-Key", "ApiKey")
@@ -279,11 +280,7 @@ async def test_no_secret_leaks(
     client._forget_token()
     await next_poll()
     evidence.exception(coordinator.last_exception)
-    flows = [
-        flow
-        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        if flow["context"]["source"] == SOURCE_REAUTH
-    ]
+    flows = reauth_flows(hass)
     assert len(flows) == 1
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], new_secrets
