@@ -41,6 +41,7 @@ from custom_components.chargebridge.api import (
 )
 from custom_components.chargebridge.api.chargeye import (
     BASE_FEATURES,
+    TOKEN_PATH,
     ChargEyeClient,
     identity_claim,
     jwt_claims,
@@ -1363,34 +1364,41 @@ async def test_broken_plan_costs_only_if_it_is_read(
         sim.faults.remove(fault)
 
 
+@pytest.mark.parametrize("status", [401, 403])
 async def test_refused_depot_read_falls_back_to_each_vehicle(
-    client: ChargEyeClient, sim: Simulator
+    client: ChargEyeClient, sim: Simulator, status: int
 ) -> None:
-    """403 on the depot read: the vehicles are read per vehicle, with the same values.
+    """A refused depot read (401 or 403): the vehicles are read per vehicle, no reauth.
 
-    The refusal is remembered for an hour; then the depot read is tried again.
+    The document answers 401 when "the user has no permission". The values are the same;
+    the refusal is remembered for an hour; then the depot read is tried again.
     """
-    sim.chargeye.refused_location_schedules = True
+    sim.chargeye.refused_location_schedules = status
     ids = vehicle_ids(sim)
     depots = depots_named(sim)
+    # A 401 is answered as any 401: the token renewed once, the read tried again.
+    refused_reads = [depot_read(d) for d in depots] * (2 if status == 401 else 1)
+
+    def api_calls() -> list[tuple[str, str]]:
+        """Return the calls besides token renewals, sorted."""
+        return sorted(call for call in calls(sim) if call != ("GET", TOKEN_PATH))
+
     fleet = await client.async_get_fleet()
     assert fleet.problems == ()
     for snapshot in fleet.vehicles.values():
         assert_is_the_truth(snapshot, sim)
     upcoming = [("GET", f"/vehicles/{v}/schedules/upcoming") for v in ids]
-    assert sorted(calls(sim)[2:]) == sorted(
-        [*(depot_read(d) for d in depots), *upcoming]
-    )
+    assert api_calls() == sorted([("GET", "/vehicles"), *refused_reads, *upcoming])
+    tokens = calls(sim).count(("GET", TOKEN_PATH))
+    assert tokens == 1 if status == 403 else tokens > 1
     sim.requests.clear()
     await client.async_get_fleet()
-    assert sorted(calls(sim)) == sorted([("GET", "/vehicles"), *upcoming])
+    assert api_calls() == sorted([("GET", "/vehicles"), *upcoming])
     sim.advance(3601)
     sim.requests.clear()
     await client.async_get_fleet()
-    assert sorted(calls(sim)) == sorted(
-        [("GET", "/vehicles"), *(depot_read(d) for d in depots), *upcoming]
-    )
-    sim.chargeye.refused_location_schedules = False
+    assert api_calls() == sorted([("GET", "/vehicles"), *refused_reads, *upcoming])
+    sim.chargeye.refused_location_schedules = None
     sim.advance(3601)
     sim.requests.clear()
     fleet = await client.async_get_fleet()

@@ -34,7 +34,8 @@ Variants the document allows, settable on ``State`` from tests (defaults: off):
   current-or-next occurrence, while ``plannedArrivalTime``/``plannedDepartureTime`` stay
   the series' first occurrence (days in the past). With ``recurring_plans = False`` the
   recurring schedules carry no plan at all.
-- ``refused_location_schedules``: the depot read answers 403 (not permitted).
+- ``refused_location_schedules`` (401, 403 or None): the depot read is refused; the
+  document answers 401 when "the user has no permission", 403 is what HTTP would say.
 - ``epoch_timestamps`` (``"ms"``, ``"s"`` or None): the ISO 8601 string fields
   (``plannedArrivalTime``, ``plannedDepartureTime``, ``planMeta.timestamp``, ``tx.*``,
   ``v2icp.timestamp``, the token's ``validUntil``) are written as epoch numbers in strings,
@@ -109,7 +110,9 @@ VARIANTS: Final = {
         "whether those recurring schedules carry their plan", is_bool
     ),
     "refused_location_schedules": Variant(
-        "GET /locations/{uid}/schedules answers 403 (not permitted)", is_bool
+        "GET /locations/{uid}/schedules refuses: 401 (the document's answer when the "
+        "user has no permission), 403, or null (not refused)",
+        lambda value: value in (None, 401, 403),
     ),
     "epoch_timestamps": Variant(
         'ISO 8601 "string" fields as epoch seconds ("s") or milliseconds ("ms") in '
@@ -501,8 +504,9 @@ class State:
         """Depots whose read lists only recurring schedules (see the module docstring)."""
         self.recurring_plans = True
         """In recurring-only depots, whether a recurring schedule carries its plan."""
-        self.refused_location_schedules = False
-        """Whether the depot read answers 403 (not permitted)."""
+        self.refused_location_schedules: int | None = None
+        """The status the depot read refuses with: 401 (the document: "user has no
+        permission"), 403, or None (not refused)."""
         self.epoch_timestamps: str | None = None
         """"ms" or "s": ISO 8601 string fields are written as epoch numbers in strings."""
         self._secret = self.rng.randbytes(32)
@@ -1721,8 +1725,8 @@ async def location_schedules(request: web.Request, state: State) -> web.Response
     uid = request.match_info["location_uid"]
     if uid not in {loc.id for loc in state.locations}:
         raise ApiError(404, "Location not found")
-    if state.refused_location_schedules:
-        raise ApiError(403, "Forbidden")
+    if state.refused_location_schedules is not None:
+        raise ApiError(state.refused_location_schedules, "No permission")
     now = state.sim.clock.now()
     recurring_only = uid in state.recurring_only_locations
     schedules = [

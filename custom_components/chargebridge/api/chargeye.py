@@ -645,6 +645,13 @@ class ChargEyeClient(Provider):
         )
         try:
             response = await self._request("GET", url)
+        except ProviderAuthError:
+            # The document answers 401 also when "the user has no permission". The
+            # vehicle list of this refresh proved the credentials, and the token was
+            # renewed once: this read only is refused (credentials that fail everywhere
+            # still fail the per-vehicle reads that replace it, and ask for reauth there).
+            self._refused[depot] = self.clock()
+            return REFUSED
         except (ProviderForbiddenError, ProviderRejectedError) as err:
             if not refuses(err):
                 raise
