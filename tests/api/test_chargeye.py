@@ -67,12 +67,7 @@ def client(
     sim: Simulator, sim_server: SimulatorServer, client_session: aiohttp.ClientSession
 ) -> ChargEyeClient:
     """Return a client on the simulator, on the simulated clock."""
-    return PROVIDERS["chargeye"](
-        session=client_session,
-        api_url=sim_server.api_url("chargeye"),
-        refresh_token=REFRESH,
-        clock=sim.clock.now,
-    )
+    return new_client(sim, sim_server, client_session)
 
 
 def sent(sim: Simulator) -> list[RecordedRequest]:
