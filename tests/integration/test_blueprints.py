@@ -281,3 +281,56 @@ async def test_plan_appears_tells_the_next_charge(
     )
     await next_poll(init_integration, advance)
     assert len(notifications) == 1
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+@pytest.mark.parametrize(
+    ("plug_after_start", "notified"),
+    [
+        pytest.param(True, 1, id="plugged-after-start"),
+        pytest.param(False, 0, id="unplugged"),
+    ],
+)
+async def test_plan_appears_in_any_write_order(  # noqa: PLR0917
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    plug_after_start: bool,
+    notified: int,
+) -> None:
+    """One refresh writes start, end and plug in no fixed order; only a plugged car tells.
+
+    The states are written here in the worst order, start first and "plugged in" last, as
+    a refresh does when the sensors' listeners happen to run before the binary sensors'.
+    """
+    vehicle = next(iter(sim.hiven.fleet))
+    plugged = car_entity(hass, init_integration, vehicle, "binary_sensor", "plugged_in")
+    start = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_start")
+    end = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_end")
+    hass.states.async_set(plugged, "off")
+    hass.states.async_set(start, "unknown")
+    hass.states.async_set(end, "unknown")
+    notifications = async_mock_service(hass, "persistent_notification", "create")
+    await use_blueprint(
+        hass,
+        "plan_appears.yaml",
+        {"plugged_in": plugged, "next_charge_start": start, "next_charge_end": end},
+    )
+    starts_at = dt_util.utcnow().replace(microsecond=0) + timedelta(hours=2)
+    hass.states.async_set(start, starts_at.isoformat())
+    hass.states.async_set(end, (starts_at + timedelta(hours=3)).isoformat())
+    if plug_after_start:
+        hass.states.async_set(plugged, "on")
+    else:
+        # The run waits for the plug (up to a minute); switching the automation off ends it.
+        await hass.services.async_call(
+            automation.DOMAIN, "turn_off", {"entity_id": "all"}, blocking=True
+        )
+    await hass.async_block_till_done()
+    assert len(notifications) == notified
+    if notified:
+        assert notifications[0].data["message"] == (
+            f"{vehicle.name} will charge from {dt_util.as_local(starts_at):%H:%M} to "
+            f"{dt_util.as_local(starts_at + timedelta(hours=3)):%H:%M}."
+        )
