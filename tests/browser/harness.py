@@ -1,0 +1,235 @@
+"""Start the provider simulator and a real Home Assistant for the browser test, and stop them.
+
+Home Assistant runs from the virtual environment of the Python that runs the test (so
+``.venv/floor/bin/python`` tests the oldest supported Home Assistant), in a temporary config
+directory seeded the way ``scripts/develop`` seeds ``config/``: the same configuration.yaml
+(on another port), the integration linked from the working tree, onboarding done and the demo
+owner created by ``scripts/develop_seed.py storage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+import importlib.util
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import ModuleType
+from typing import Any
+import urllib.request
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo1234"  # the documented demo login (README)
+
+
+def _load_develop_seed() -> ModuleType:
+    """Import scripts/develop_seed.py (scripts/ is no package) to reuse its seeding and login."""
+    path = REPO_ROOT / "scripts" / "develop_seed.py"
+    spec = importlib.util.spec_from_file_location("develop_seed", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+develop_seed = _load_develop_seed()
+
+
+def find_chromium() -> str | None:
+    """Return the Chromium to drive: CHARGEBRIDGE_CHROMIUM, else one on PATH."""
+    if explicit := os.environ.get("CHARGEBRIDGE_CHROMIUM"):
+        return explicit
+    for name in (
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait until url answers HTTP 200; fail early when the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL after timeout seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def http_json(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    """Send one JSON request and return the decoded answer (HTTP errors raise)."""
+    status, answer = develop_seed._call(method, url, body=body, token=token)
+    if status >= 400:
+        raise RuntimeError(f"{method} {url}: HTTP {status} {answer}")
+    return answer
+
+
+@dataclass
+class Simulator:
+    """The provider simulator running as `python -m tests.simulator`."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call one /_admin endpoint."""
+        return http_json(method, f"{self.url}/_admin{path}", body)
+
+    def requests(self, provider: str) -> list[dict[str, Any]]:
+        """Return the provider requests the simulator received (headers hold secrets)."""
+        return list(self.admin("GET", f"/requests?provider={provider}"))
+
+    def vehicles(self, provider: str) -> list[dict[str, Any]]:
+        """Return the provider's simulated vehicles as /_admin/state shows them."""
+        state = self.admin("GET", f"/state?provider={provider}")
+        return list(state["providers"][provider]["vehicles"])
+
+
+@contextmanager
+def simulator(log_dir: Path, port: int | None = None) -> Iterator[Simulator]:
+    """Run the simulator on a free port (or `port`) until the block ends."""
+    port = port or free_port()
+    with (log_dir / "simulator.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/_admin/clock", process, timeout=60)
+            yield Simulator(url, process)
+        finally:
+            _stop(process)
+
+
+@dataclass
+class HomeAssistant:
+    """A `hass` process serving config_dir on url."""
+
+    url: str
+    config_dir: Path
+    process: subprocess.Popen[bytes]
+    version: str
+
+    def token(self) -> str:
+        """Log in as the demo owner through the auth flow; return an access token."""
+        return str(develop_seed.login(self.url, DEMO_USER, DEMO_PASSWORD))
+
+    def states(self, token: str) -> list[dict[str, Any]]:
+        """Return every entity state (REST API)."""
+        return list(http_json("GET", f"{self.url}/api/states", token=token))
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Return the end of home-assistant.log, for failure reports."""
+        log = self.config_dir / "home-assistant.log"
+        if not log.exists():
+            return "(no home-assistant.log)"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _configuration_yaml(port: int) -> str:
+    """Return config/configuration.yaml with Home Assistant on `port`."""
+    text = (REPO_ROOT / "config" / "configuration.yaml").read_text()
+    if "server_port: 8123" not in text:
+        raise RuntimeError("config/configuration.yaml no longer sets server_port: 8123")
+    return text.replace("server_port: 8123", f"server_port: {port}")
+
+
+@contextmanager
+def home_assistant(
+    config_dir: Path, port: int | None = None, start_timeout: float = 600
+) -> Iterator[HomeAssistant]:
+    """Seed config_dir like scripts/develop does and run `hass -c config_dir` in it."""
+    port = port or free_port()
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "configuration.yaml").write_text(_configuration_yaml(port))
+    (config_dir / "custom_components").mkdir(exist_ok=True)
+    link = config_dir / "custom_components" / "chargebridge"
+    if not link.exists():
+        link.symlink_to(REPO_ROOT / "custom_components" / "chargebridge")
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "develop_seed.py"),
+            "--username",
+            DEMO_USER,
+            "--password",
+            DEMO_PASSWORD,
+            "storage",
+            "--config",
+            str(config_dir),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    version = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from homeassistant.const import __version__; print(__version__)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with (config_dir / "hass.out").open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "hass"), "-c", str(config_dir)],
+            cwd=config_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/manifest.json", process, timeout=start_timeout)
+            yield HomeAssistant(url, config_dir, process, version)
+        finally:
+            _stop(process)
