@@ -24,11 +24,14 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from playwright import sync_api
+from playwright.sync_api import expect
 import pytest
 
 from tests.simulator.profiles import PROFILES
 
 from .harness import (
+    CHROMIUM_NAMES,
     DEMO_PASSWORD,
     DEMO_USER,
     REPO_ROOT,
@@ -41,16 +44,6 @@ from .harness import (
 )
 
 CHROMIUM = find_chromium()
-if CHROMIUM is None:
-    pytest.skip(
-        "no Chromium found: install it (Debian/Ubuntu: apt-get install chromium) or set "
-        "CHARGEBRIDGE_CHROMIUM to its path",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (run scripts/setup)"
-)
-expect = sync_api.expect
 
 TIMEOUT_MS = 60_000
 """Bound for every browser action and expectation: generous, Home Assistant on 2 slow cores
@@ -78,6 +71,18 @@ class Cars:
     device_name: str
     plan_id: str
     plan_name: str
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> str:
+    """Skip each step, before anything starts, where there is no Chromium to drive."""
+    if CHROMIUM is None:
+        pytest.skip(
+            f"no Chromium found (CHARGEBRIDGE_CHROMIUM, else {', '.join(CHROMIUM_NAMES)} "
+            "on PATH): install it (Debian/Ubuntu: apt-get install chromium) or set "
+            "CHARGEBRIDGE_CHROMIUM to its path"
+        )
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +137,16 @@ def token(hass: HomeAssistant) -> str:
 
 
 @pytest.fixture(scope="module")
-def page(hass: HomeAssistant) -> Iterator[Any]:
+def page(hass: HomeAssistant, chromium: str) -> Iterator[Any]:
     """One browser page for the whole scenario (the login carries over)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for stale in (
+        *SCREENSHOTS.glob("[0-9][0-9]*-*.png"),
+        *SCREENSHOTS.glob("failed-*.png"),
+    ):
+        stale.unlink()  # a previous run's, which would pass for this one's
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        browser = playwright.chromium.launch(executable_path=chromium)
         context = browser.new_context(
             viewport={"width": 1280, "height": 900},
             locale="en-US",

@@ -44,16 +44,20 @@ def _load_develop_seed() -> ModuleType:
 develop_seed = _load_develop_seed()
 
 
+CHROMIUM_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+"""What Chromium is called on PATH: Debian, Ubuntu's older packages, Google's builds (the
+GitHub runners have Google Chrome)."""
+
+
 def find_chromium() -> str | None:
-    """Return the Chromium to drive: CHARGEBRIDGE_CHROMIUM, else one on PATH."""
-    if explicit := os.environ.get("CHARGEBRIDGE_CHROMIUM"):
-        return explicit
-    for name in (
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ):
+    """Return the Chromium to drive: CHARGEBRIDGE_CHROMIUM (a path or a name), else PATH's."""
+    explicit = os.environ.get("CHARGEBRIDGE_CHROMIUM")
+    for name in (explicit,) if explicit else CHROMIUM_NAMES:
         if found := shutil.which(name):
             return found
     return None
