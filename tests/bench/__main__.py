@@ -19,7 +19,9 @@ from pathlib import Path
 import subprocess
 import sys
 import time
-from typing import IO, Any, Self
+from typing import Any
+
+from tests.simulator.process import SimulatorProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIZES = (1, 10, 100, 1000)
@@ -28,7 +30,6 @@ START = "2026-11-03T01:00:00+00:00"
 """Simulated start: the night to a Tuesday, 02:00 in Amsterdam, when smart charging runs
 in the cheap hours: most cars and buses plugged in, many charging. Fixed, with the seed,
 so every run sees the same fleet in the same state."""
-SIMULATOR_START_TIMEOUT = 60.0
 ONE_TIMEOUT = 900.0
 """Seconds one provider at one size may take (setup and every refresh)."""
 
@@ -142,62 +143,6 @@ def run_one(argv: Sequence[str]) -> int:
 # --- the driver: one simulator per size, one process per provider ------------------------
 
 
-class SimulatorProcess:
-    """``python -m tests.simulator`` in a child process with a frozen clock."""
-
-    def __init__(self, vehicles: int, rtt_ms: float, seed: int, start: str) -> None:
-        """Remember what to start."""
-        self.command = [
-            sys.executable,
-            "-m",
-            "tests.simulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--vehicles",
-            str(vehicles),
-            "--latency-ms",
-            f"{rtt_ms:g}",
-            "--seed",
-            str(seed),
-            "--start",
-            start,
-            "--frozen",
-        ]
-        self.process: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def __enter__(self) -> Self:
-        """Start it and read its URL from the first line it prints."""
-        self.process = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-        )
-        stdout: IO[str] | None = self.process.stdout
-        assert stdout is not None
-        deadline = time.monotonic() + SIMULATOR_START_TIMEOUT
-        line = stdout.readline()
-        if " on http" not in line or time.monotonic() > deadline:
-            self.__exit__()
-            raise RuntimeError(f"the simulator did not start: {line!r}")
-        self.url = line.split(" on ", 1)[1].split()[0]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Stop it (SIGTERM: it shuts down cleanly)."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.process = None
-
-
 def _progress(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
@@ -293,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         provider: [] for provider in args.providers
     }
     for size in sizes:
-        with SimulatorProcess(size, args.rtt_ms, args.seed, args.start) as simulator:
+        with SimulatorProcess(
+            *("--vehicles", str(size), "--latency-ms", f"{args.rtt_ms:g}"),
+            *("--seed", str(args.seed), "--start", args.start, "--frozen"),
+        ) as simulator:
             _progress(f"==> {size} vehicles per provider: simulator at {simulator.url}")
             for provider in args.providers:
                 measured = Measurement.from_json(

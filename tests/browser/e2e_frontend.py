@@ -86,9 +86,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+def sim() -> Iterator[Simulator]:
     """Run the provider simulator for the whole scenario."""
-    with simulator(tmp_path_factory.mktemp("simulator")) as running:
+    with simulator() as running:
         yield running
 
 

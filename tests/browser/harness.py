@@ -25,6 +25,8 @@ from types import ModuleType
 from typing import Any
 import urllib.request
 
+from tests.simulator.process import SimulatorProcess
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEMO_USER = "demo"
@@ -108,10 +110,9 @@ def http_json(method: str, url: str, body: Any = None, token: str | None = None)
 
 @dataclass
 class Simulator:
-    """The provider simulator running as `python -m tests.simulator`."""
+    """The provider simulator at url, with its /_admin endpoints."""
 
     url: str
-    process: subprocess.Popen[bytes]
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call one /_admin endpoint."""
@@ -128,30 +129,10 @@ class Simulator:
 
 
 @contextmanager
-def simulator(log_dir: Path, port: int | None = None) -> Iterator[Simulator]:
-    """Run the simulator on a free port (or `port`) until the block ends."""
-    port = port or free_port()
-    with (log_dir / "simulator.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.simulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(f"{url}/_admin/clock", process, timeout=60)
-            yield Simulator(url, process)
-        finally:
-            _stop(process)
+def simulator() -> Iterator[Simulator]:
+    """Run the simulator (realtime clock, demo fleet) until the block ends."""
+    with SimulatorProcess() as process:
+        yield Simulator(process.url)
 
 
 @dataclass
