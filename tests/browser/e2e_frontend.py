@@ -37,6 +37,7 @@ from .harness import (
     REPO_ROOT,
     HomeAssistant,
     Simulator,
+    configured_time_zone,
     find_chromium,
     home_assistant,
     http_json,
@@ -46,8 +47,8 @@ from .harness import (
 CHROMIUM = find_chromium()
 
 TIMEOUT_MS = 60_000
-"""Bound for every browser action and expectation: generous, Home Assistant on 2 slow cores
-renders its first pages in seconds, not a minute."""
+"""Bound for every browser action and expectation: generous (on two busy cores a page can
+take seconds), yet a missing element fails the step within a minute."""
 
 SCREENSHOTS = Path(
     os.environ.get("CHARGEBRIDGE_SCREENSHOTS", REPO_ROOT / "screenshots")
@@ -56,8 +57,8 @@ HIVEN = PROFILES["hiven"]
 TRANSLATIONS = json.loads(
     (REPO_ROOT / "custom_components/chargebridge/translations/en.json").read_text()
 )
-TIME_ZONE = ZoneInfo("Europe/Amsterdam")
-"""The browser's time zone: Home Assistant's (config/configuration.yaml)."""
+TIME_ZONE = ZoneInfo(configured_time_zone())
+"""The browser's time zone: Home Assistant's, so both speak of the same days."""
 DEVICE_CAR_SOC = 57
 """The state of charge the device page must show (set in the simulator; unplugged, so it
 does not move)."""
@@ -65,11 +66,10 @@ does not move)."""
 
 @dataclass(frozen=True)
 class Cars:
-    """The two Hiven cars the scenario uses (simulator ids and names)."""
+    """The two Hiven cars the scenario uses: the device car's id and name, the plan car's name."""
 
     device_id: str
     device_name: str
-    plan_id: str
     plan_name: str
 
 
@@ -111,7 +111,7 @@ def cars(sim: Simulator) -> Cars:
         f"/vehicles/hiven/{plan['id']}",
         {"plugged_in": True, "smart_charging": True, "soc": 30, "target_soc": 80},
     )
-    return Cars(device["id"], device["name"], plan["id"], plan["name"])
+    return Cars(device["id"], device["name"], plan["name"])
 
 
 @pytest.fixture(scope="module")
@@ -252,9 +252,8 @@ def test_add_hiven_entry(
     """Settings → Devices & services → Add integration → ChargeBridge → Hiven, wrong key first."""
     open_integrations(page)
     page.get_by_role("button", name="Add integration").click()
-    search = (
-        "Search for a brand name"  # a placeholder in newer frontends, a label before
-    )
+    # A placeholder in newer frontends, a label in older ones.
+    search = "Search for a brand name"
     page.get_by_placeholder(search).or_(page.get_by_label(search)).fill("ChargeBridge")
     page.get_by_text("ChargeBridge", exact=True).click()
     user_step = TRANSLATIONS["config"]["step"]["user"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import importlib.util
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import socket
@@ -158,6 +159,15 @@ class HomeAssistant:
         if not log.exists():
             return "(no home-assistant.log)"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def configured_time_zone() -> str:
+    """Return the time zone config/configuration.yaml gives Home Assistant."""
+    text = (REPO_ROOT / "config" / "configuration.yaml").read_text()
+    found = re.search(r"^\s*time_zone:\s*(\S+)", text, re.MULTILINE)
+    if found is None:
+        raise RuntimeError("config/configuration.yaml no longer sets time_zone")
+    return found.group(1)
 
 
 def _configuration_yaml(port: int) -> str:
