@@ -421,6 +421,7 @@ class ChargEyeClient(Provider):
     )
     """No live telemetry: the state is what the plan says for now."""
     default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
+    state_from_plans: ClassVar[bool] = True
     min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
     uses_access_token: ClassVar[bool] = True
 

@@ -141,6 +141,7 @@ class HivenClient(Provider):
     default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
     min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
     uses_access_token: ClassVar[bool] = False
+    state_per_vehicle: ClassVar[bool] = True
 
     api_key: str = field(repr=False)
     user_id: str
