@@ -254,6 +254,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
 def _is_percent(value: Any) -> bool:
     return (
         isinstance(value, int | float)
@@ -339,6 +347,50 @@ async def _admin_set_strict(request: web.Request) -> web.Response:
     return _json(sim.variants())
 
 
+async def _admin_telemetry(request: web.Request) -> web.Response:
+    return _json(get_sim(request).telemetry())
+
+
+async def _admin_set_telemetry(request: web.Request) -> web.Response:
+    """Body {"period": seconds or null (live), "jitter": fraction (optional)}."""
+    sim = get_sim(request)
+    provider = request.match_info["provider"]
+    if provider not in PROVIDER_NAMES:
+        return _admin_error(404, f"unknown provider {provider!r}")
+    data = await _read_json_object(request)
+    unknown = sorted(set(data) - {"period", "jitter"})
+    if unknown or "period" not in data:
+        return _admin_error(400, 'expected {"period": seconds or null, "jitter": f}')
+    period, jitter = data["period"], data.get("jitter")
+    if not all(value is None or _is_number(value) for value in (period, jitter)):
+        return _admin_error(400, '"period" and "jitter" must be numbers')
+    try:
+        sim.set_telemetry(provider, period, jitter)
+    except ValueError as err:
+        return _admin_error(400, str(err))
+    return _json(sim.telemetry()[provider])
+
+
+async def _admin_telemetry_reports(request: web.Request) -> web.Response:
+    """Vehicle id -> the cloud's capture times, oldest first (?since=ISO: only later ones)."""
+    sim = get_sim(request)
+    provider = request.match_info["provider"]
+    if provider not in PROVIDER_NAMES:
+        return _admin_error(404, f"unknown provider {provider!r}")
+    since = None
+    if "since" in request.query:
+        try:
+            since = datetime.fromisoformat(request.query["since"])
+        except ValueError:
+            return _admin_error(400, '"since" must be an ISO 8601 time')
+        if since.tzinfo is None:
+            return _admin_error(400, '"since" must carry a time zone')
+    try:
+        return _json(sim.report_times(provider, since))
+    except ValueError as err:
+        return _admin_error(400, str(err))
+
+
 async def _admin_get_clock(request: web.Request) -> web.Response:
     sim = get_sim(request)
     return _json({"time": sim.clock.now(), "realtime": sim.clock.realtime})
@@ -348,12 +400,7 @@ async def _admin_advance_clock(request: web.Request) -> web.Response:
     sim = get_sim(request)
     data = await _read_json_object(request)
     seconds = data.get("advance")
-    if (
-        not isinstance(seconds, int | float)
-        or isinstance(seconds, bool)
-        or not math.isfinite(seconds)
-        or seconds < 0
-    ):
+    if not _is_number(seconds) or seconds < 0:
         return _admin_error(400, '"advance" must be a number of seconds >= 0')
     return _json({"time": sim.advance(seconds)})
 
@@ -458,6 +505,11 @@ def _add_admin_routes(app: web.Application) -> None:
     router.add_get(f"{ADMIN_PREFIX}/variants", _admin_variants)
     router.add_post(f"{ADMIN_PREFIX}/variants/{{provider}}", _admin_set_variants)
     router.add_post(f"{ADMIN_PREFIX}/strict", _admin_set_strict)
+    router.add_get(f"{ADMIN_PREFIX}/telemetry", _admin_telemetry)
+    router.add_post(f"{ADMIN_PREFIX}/telemetry/{{provider}}", _admin_set_telemetry)
+    router.add_get(
+        f"{ADMIN_PREFIX}/telemetry/{{provider}}/reports", _admin_telemetry_reports
+    )
     router.add_get(f"{ADMIN_PREFIX}/clock", _admin_get_clock)
     router.add_post(f"{ADMIN_PREFIX}/clock", _admin_advance_clock)
     router.add_get(f"{ADMIN_PREFIX}/faults", _admin_list_faults)
