@@ -568,6 +568,11 @@ class SimVehicle:
             if now >= end:
                 break
             step_end = end if event is None else min(end, event.time)
+            plan = self._plan
+            if plan is not None and now < plan.deadline < step_end:
+                step_end = (
+                    plan.deadline
+                )  # the ready time ends the plan, wherever we stop
             if power > 0:
                 step_end = min(
                     step_end, now + MAX_STEP_SECONDS, (now // _HOUR + 1) * _HOUR
