@@ -20,7 +20,7 @@ import functools
 import json
 import logging
 import math
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeGuard
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -241,20 +241,24 @@ async def _read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _fleet_or_404(sim: Simulator, provider: str) -> Fleet:
+def _provider_or_404(provider: str) -> str:
     if provider not in PROVIDER_NAMES:
         raise web.HTTPNotFound(
             text=json.dumps({"error": f"unknown provider {provider!r}"}),
             content_type="application/json",
         )
-    return sim.fleet(provider)
+    return provider
+
+
+def _fleet_or_404(sim: Simulator, provider: str) -> Fleet:
+    return sim.fleet(_provider_or_404(provider))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
@@ -319,8 +323,8 @@ def _apply_changes(vehicle: SimVehicle, changes: Mapping[str, Any]) -> None:
 async def _admin_state(request: web.Request) -> web.Response:
     sim = get_sim(request)
     provider = request.query.get("provider")
-    if provider is not None and provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    if provider is not None:
+        _provider_or_404(provider)
     sim.sync(provider)
     return _json(sim.state(provider))
 
@@ -331,9 +335,7 @@ async def _admin_variants(request: web.Request) -> web.Response:
 
 async def _admin_set_variants(request: web.Request) -> web.Response:
     sim = get_sim(request)
-    provider = request.match_info["provider"]
-    if provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    provider = _provider_or_404(request.match_info["provider"])
     try:
         sim.set_variants(provider, await _read_json_object(request))
     except ValueError as err:
@@ -354,9 +356,7 @@ async def _admin_telemetry(request: web.Request) -> web.Response:
 async def _admin_set_telemetry(request: web.Request) -> web.Response:
     """Body {"period": seconds or null (live), "jitter": fraction (optional)}."""
     sim = get_sim(request)
-    provider = request.match_info["provider"]
-    if provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    provider = _provider_or_404(request.match_info["provider"])
     data = await _read_json_object(request)
     unknown = sorted(set(data) - {"period", "jitter"})
     if unknown or "period" not in data:
@@ -374,9 +374,7 @@ async def _admin_set_telemetry(request: web.Request) -> web.Response:
 async def _admin_telemetry_reports(request: web.Request) -> web.Response:
     """Vehicle id -> the cloud's capture times, oldest first (?since=ISO: only later ones)."""
     sim = get_sim(request)
-    provider = request.match_info["provider"]
-    if provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    provider = _provider_or_404(request.match_info["provider"])
     since = None
     if "since" in request.query:
         try:

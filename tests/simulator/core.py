@@ -299,7 +299,8 @@ class SimVehicle:
     """Provider-neutral truth of one car; provider modules map it to their JSON and enums.
 
     Mutate preferences directly; use plug_in()/unplug() for the plug so sessions reset, and let
-    advance_to() (through Fleet.sync / Simulator.sync) move soc, power and energy.
+    advance_to() (through Fleet.sync / Simulator.sync) move soc, power and energy. With a
+    telemetry period, ``reported`` is what the cloud last captured (set_telemetry).
     """
 
     id: str
@@ -570,9 +571,8 @@ class SimVehicle:
             step_end = end if event is None else min(end, event.time)
             plan = self._plan
             if plan is not None and now < plan.deadline < step_end:
-                step_end = (
-                    plan.deadline
-                )  # the ready time ends the plan, wherever we stop
+                # the ready time ends the plan: decide there, wherever the caller stops
+                step_end = plan.deadline
             if power > 0:
                 step_end = min(
                     step_end, now + MAX_STEP_SECONDS, (now // _HOUR + 1) * _HOUR
@@ -1227,6 +1227,7 @@ class Simulator:
         self.handler_errors: list[str] = []
         """Unexpected handler exceptions (each answered 500); tests assert it stays empty."""
         self._fleets: dict[str, list[Fleet]] = {}
+        telemetry_period(None, telemetry_jitter)  # refuse a bad jitter even when off
         self._telemetry: dict[str, tuple[float | None, float]] = dict.fromkeys(
             default_telemetry(), (None, telemetry_jitter)
         )

@@ -47,7 +47,7 @@ SOC_FIELD = {
     "jedlix": "batteryLevel",
     "evenergy": "state_of_charge_percentage",
 }
-STAMP = {
+STAMP: dict[str, Callable[[datetime], str]] = {
     "hiven": iso,
     "jedlix": format_date,
     "evenergy": _isoformat,
