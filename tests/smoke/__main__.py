@@ -138,11 +138,11 @@ class SmokeError(Exception):
 class Smoke:
     """One smoke run: the processes it started, what it found, how long it took."""
 
-    def __init__(self, config_dir: Path) -> None:
-        """Pick free ports; nothing starts yet."""
+    def __init__(self, config_dir: Path, ha_port: int, sim_port: int) -> None:
+        """Remember where things go; nothing starts yet."""
         self.config_dir = config_dir
-        self.ha_port = free_port()
-        self.sim_port = free_port()
+        self.ha_port = ha_port
+        self.sim_port = sim_port
         self.ha_url = f"http://127.0.0.1:{self.ha_port}"
         self.sim_url = f"http://127.0.0.1:{self.sim_port}"
         self.started = time.monotonic()
@@ -517,7 +517,7 @@ def main() -> int:
 
     label = f"Home Assistant {__version__}, Python {sys.version.split()[0]}"
     config_dir = Path(tempfile.mkdtemp(prefix="chargebridge-smoke-"))
-    smoke = Smoke(config_dir)
+    smoke = Smoke(config_dir, ha_port=free_port(), sim_port=free_port())
     say(f"==> smoke check on {label}")
     run(smoke)
     seconds = time.monotonic() - smoke.started
