@@ -8,9 +8,7 @@ the seed left, on whichever version is installed.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -18,27 +16,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util.yaml import load_yaml
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.smoke.__main__ import seed  # scripts/develop_seed.py, loaded by path
+
 PORT = 18123
 
 try:
     from homeassistant.components.http import config as http_config
 except ImportError:  # Home Assistant before 2026.10
     http_config = None
-
-
-def _load_seed() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "develop_seed", REPO_ROOT / "scripts" / "develop_seed.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-seed = _load_seed()
 
 
 @pytest.mark.skipif(http_config is not None, reason="HTTP settings live in .storage")
