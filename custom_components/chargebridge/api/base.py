@@ -256,6 +256,9 @@ class Provider(ABC):
     """Stable id: the config entry's ``provider``, the config flow step, id prefixes."""
     title: ClassVar[str]
     """How the provider calls itself (log lines, messages, the default entry title)."""
+    api_name: ClassVar[str | None] = None
+    """The name of the API the client speaks (the account device's model); None: the
+    title followed by "API"."""
     config_fields: ClassVar[tuple[ConfigField, ...]]
     """The configuration the client takes, in form order."""
     secret_fields: ClassVar[frozenset[str]] = frozenset()

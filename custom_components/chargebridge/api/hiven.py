@@ -133,6 +133,7 @@ class HivenClient(Provider):
 
     name: ClassVar[str] = "hiven"
     title: ClassVar[str] = "Hiven"
+    api_name: ClassVar[str | None] = "Hiven API"
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", default="https://api.hiven.energy", url=True),
         ConfigField(key="api_key", secret=True),
