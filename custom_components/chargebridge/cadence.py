@@ -27,11 +27,16 @@ RHYTHM_HISTORY = 7
 """Update times kept per car: six intervals are enough to learn it, and old ones age out."""
 RHYTHM_MIN_INTERVALS = 3
 """Intervals needed before a rhythm is trusted (four updates seen)."""
+DIRECT_INTERVALS = 2
+"""Intervals of exactly one period a rhythm needs (updates seen one after another)."""
 RHYTHM_TOLERANCE = 0.25
 """Intervals may stray this share of the period from it; more is irregular (no rhythm)."""
 PUBLISH_MARGIN = timedelta(seconds=10)
 """Read this long after the expected update (plus the jitter seen): the cloud may publish
 its update a little after the time it stamps on it."""
+JITTER_ALLOWANCE = 1.5
+"""Wait this many times the jitter seen past the expected update: the few intervals seen
+rarely show the cloud's whole spread, and a read that comes too early costs another."""
 IDLE_READ_INTERVAL = timedelta(minutes=30)
 """An unplugged car, or a plugged-in one waiting for its plan, is read at most this often."""
 LIST_READ_INTERVAL = timedelta(minutes=30)
@@ -62,46 +67,50 @@ class Rhythm:
         """When the cloud last heard from the car, as far as we saw."""
         return self.updates[-1] if self.updates else None
 
-    def _intervals(self) -> list[tuple[float, int]]:
-        """Seconds between the updates seen, each with the number of periods it spans.
+    def _fit(self) -> tuple[float, float] | None:
+        """Return the period and the jitter in seconds that most intervals agree on.
 
-        A read that came late sees two updates as one interval of twice the period: it
-        counts as two periods.
+        An interval may span several periods (a slow read saw one update in two): each
+        is divided by the whole number of periods it spans. Tried with each interval as
+        the unit, shortest first; the first that at least two thirds of the intervals
+        fit (a whole number of units, give or take RHYTHM_TOLERANCE of one) wins, so one
+        odd interval (a first update after the car woke) neither spoils the rhythm nor
+        counts in it. A unit needs DIRECT_INTERVALS intervals of exactly one period: a
+        short unit fits any times as multiples. None: no rhythm.
         """
         raw = [(b - a).total_seconds() for a, b in pairwise(self.updates)]
-        if not raw:
-            return []
-        unit = min(raw)
-        return [(value, max(1, round(value / unit))) for value in raw]
+        if len(raw) < RHYTHM_MIN_INTERVALS:
+            return None
+        for unit in sorted(raw):
+            spans = [(value, max(1, round(value / unit))) for value in raw]
+            fitting = [
+                (value, n)
+                for value, n in spans
+                if abs(value - n * unit) <= RHYTHM_TOLERANCE * unit
+            ]
+            direct = sum(1 for _, n in fitting if n == 1)
+            if 3 * len(fitting) < 2 * len(raw) or direct < DIRECT_INTERVALS:
+                continue
+            period = sum(value for value, _ in fitting) / sum(n for _, n in fitting)
+            jitter = max(abs(value / n - period) for value, n in fitting)
+            return period, jitter
+        return None
 
     @property
     def period(self) -> timedelta | None:
         """The cloud's update period; None while unknown or irregular.
 
-        The whole span seen over the periods in it: one update's jitter does not count
-        twice. Irregular: an interval strays more than RHYTHM_TOLERANCE from it.
+        The span of the fitting intervals over the periods in them: one update's jitter
+        does not count twice.
         """
-        intervals = self._intervals()
-        if len(intervals) < RHYTHM_MIN_INTERVALS:
-            return None
-        typical = sum(value for value, _ in intervals) / sum(n for _, n in intervals)
-        if any(
-            abs(value / n - typical) > RHYTHM_TOLERANCE * typical
-            for value, n in intervals
-        ):
-            return None
-        return timedelta(seconds=typical)
+        fit = self._fit()
+        return None if fit is None else timedelta(seconds=fit[0])
 
     @property
     def jitter(self) -> timedelta:
-        """How far the updates seen strayed from the period (zero while unknown)."""
-        period = self.period
-        if period is None:
-            return timedelta(0)
-        typical = period.total_seconds()
-        return timedelta(
-            seconds=max(abs(value / n - typical) for value, n in self._intervals())
-        )
+        """How far the fitting intervals strayed from the period (zero while unknown)."""
+        fit = self._fit()
+        return timedelta(0) if fit is None else timedelta(seconds=fit[1])
 
 
 def is_charging(snapshot: VehicleSnapshot) -> bool:
@@ -127,17 +136,20 @@ def planned(snapshot: VehicleSnapshot, now: datetime) -> tuple[ChargingPeriod, .
     return charging_periods(snapshot.schedule.slots, now)
 
 
-def align_to(due: datetime, now: datetime, slowest: timedelta) -> datetime:
-    """Return the next read on the way to ``due``, never more than ``slowest`` away.
+def align_to(
+    due: datetime, now: datetime, slowest: timedelta, stretch: timedelta
+) -> datetime:
+    """Return the next read on the way to ``due``, about ``slowest`` away at most.
 
     Reads in between fall a whole number of ``slowest`` before ``due``, so the read at
     ``due`` itself still comes when the update is there: two reads per update when the
-    cloud is twice as slow as ``slowest``, not three.
+    cloud is twice as slow as ``slowest``, not three. One gap may grow by ``stretch`` (the
+    time allowed for the cloud's jitter) rather than cost another read.
     """
     wait = due - now
-    if wait <= slowest:
+    if wait <= slowest + stretch:
         return due
-    return due - slowest * (math.ceil(wait / slowest) - 1)
+    return due - slowest * (math.ceil((wait - stretch) / slowest) - 1)
 
 
 def car_due(
@@ -170,7 +182,7 @@ def car_due(
     period, last = rhythm.period, rhythm.last_update
     if period is None or last is None or snapshot.error is not None:
         return now + scan_interval, "fixed"
-    slack = rhythm.jitter + PUBLISH_MARGIN
+    slack = rhythm.jitter * JITTER_ALLOWANCE + PUBLISH_MARGIN
     due = last + period + slack
     if due <= now:
         if now - last <= 2 * period + slack:
@@ -178,7 +190,7 @@ def car_due(
             return now + minimum, "late"
         # Updates were missed (the car was read slowly): follow the cloud's clock.
         due = last + period * math.ceil((now - last) / period) + slack
-    return align_to(due, now, scan_interval), "rhythm"
+    return align_to(due, now, scan_interval, slack), "rhythm"
 
 
 def plan_due(

@@ -100,7 +100,7 @@ def test_rhythm_counts_missed_updates() -> None:
 def test_irregular_updates_have_no_rhythm() -> None:
     """Updates that stray more than a quarter of the period: no rhythm, fixed reads."""
     rhythm = Rhythm()
-    for minutes in (0, 4, 11, 14, 22):
+    for minutes in (0, 4, 13, 15, 25):
         rhythm.observe(T0 + timedelta(minutes=minutes))
     assert rhythm.period is None
     assert rhythm.jitter == timedelta(0)
@@ -241,7 +241,15 @@ def test_align_to_keeps_the_due_read_on_its_moment(
     wait: timedelta, expected: timedelta
 ) -> None:
     """Reads in between fall whole intervals before the due one."""
-    assert align_to(T0 + wait, T0, SCAN) == T0 + expected
+    assert align_to(T0 + wait, T0, SCAN, timedelta(0)) == T0 + expected
+
+
+def test_align_to_stretches_one_gap_rather_than_read_again() -> None:
+    """Ten minutes and a few seconds to the update, five-minute option: one read between."""
+    due = T0 + timedelta(minutes=10, seconds=5)
+    middle = align_to(due, T0, SCAN, timedelta(seconds=30))
+    assert middle == due - SCAN
+    assert align_to(due, middle, SCAN, timedelta(seconds=30)) == due
 
 
 def test_plan_car_is_read_at_its_boundaries() -> None:
