@@ -2,9 +2,14 @@
 
 Two steps, both idempotent:
 
-``storage``  (before Home Assistant starts) marks onboarding done and creates the demo owner
-             account in ``config/.storage``, through Home Assistant's own auth manager and
-             onboarding store, so the files match whichever Home Assistant version runs.
+``storage``  (before Home Assistant starts) marks onboarding done, creates the demo owner
+             account and sets where Home Assistant listens (127.0.0.1 and a port), through
+             Home Assistant's own auth manager, onboarding and HTTP stores, so the files match
+             whichever Home Assistant version runs. Since 2026.10 Home Assistant keeps its HTTP
+             settings in ``.storage/http`` and asks to confirm any it finds in YAML (a dialog,
+             a repair issue, and a revert to every address after five minutes): there the
+             settings are seeded as already confirmed; older versions read them from YAML, so
+             there they go to ``packages/http.yaml``, which configuration.yaml includes.
 ``entries``  (after Home Assistant is up) logs in through the auth login flow, the same way the
              frontend does, and adds one ChargeBridge config entry per provider through the
              REST config-flow API, each pointing at the provider simulator. It skips the
@@ -31,6 +36,10 @@ CONFIG_FLOW = REPO_ROOT / "custom_components" / "chargebridge" / "config_flow.py
 DOMAIN = "chargebridge"
 
 _LOGGER = logging.getLogger("develop_seed")
+
+HTTP_HOST = "127.0.0.1"
+HTTP_PACKAGE = Path("packages") / "http.yaml"
+"""Where a Home Assistant without HTTP storage reads the seeded HTTP settings (YAML)."""
 
 
 # --- storage: onboarding and the owner account -------------------------------------------
@@ -75,9 +84,45 @@ async def _seed_storage(hass: Any, provider: Any, args: argparse.Namespace) -> N
         await store.async_save({"done": list(STEPS)})
         _LOGGER.info("Marked onboarding done: %s", ", ".join(STEPS))
 
+    await _seed_http(hass, Path(hass.config.config_dir), args.http_port)
+
     # The auth store saves with a delay; only a full stop flushes it (Home Assistant's
     # own auth script stops a never-started instance, which is a no-op).
     await hass.async_stop(force=True)
+
+
+async def _seed_http(hass: Any, config_dir: Path, port: int) -> None:
+    """Make Home Assistant listen on HTTP_HOST:port from its first start, unasked."""
+    package = config_dir / HTTP_PACKAGE
+    try:
+        # Home Assistant 2026.10 and newer: the HTTP settings live in .storage/http.
+        from homeassistant.components.http.config import (  # noqa: PLC0415
+            HTTP_STORAGE_SCHEMA,
+            async_get_and_load_store,
+        )
+    except ImportError:
+        package.parent.mkdir(exist_ok=True)
+        package.write_text(
+            "# Written by scripts/develop_seed.py: this Home Assistant reads its HTTP\n"
+            "# settings from YAML (newer ones keep them in .storage/http instead).\n"
+            f"http:\n  server_host: {HTTP_HOST}\n  server_port: {port}\n",
+            encoding="utf-8",
+        )
+        _LOGGER.info("HTTP settings (%s:%s) in %s", HTTP_HOST, port, HTTP_PACKAGE)
+        return
+
+    # YAML left over from an older Home Assistant would raise "still in YAML" repairs.
+    package.unlink(missing_ok=True)
+    store = await async_get_and_load_store(hass)
+    wanted = HTTP_STORAGE_SCHEMA({"server_host": [HTTP_HOST], "server_port": port})
+    # Through the store's own steps, so the file has this version's format: a pending
+    # config equal to the stable one is dropped, a different one is promoted (confirmed).
+    await store.async_set_pending(dict(wanted))
+    if store.pending is not None:
+        await store.async_promote_pending()
+    if not store.yaml_migration_done:
+        await store.async_mark_yaml_migration_done()
+    _LOGGER.info("HTTP settings (%s:%s) in .storage/http", HTTP_HOST, port)
 
 
 def cmd_storage(args: argparse.Namespace) -> int:
@@ -96,6 +141,7 @@ def cmd_storage(args: argparse.Namespace) -> int:
                 name=args.name,
                 username=args.username,
                 password=args.password,
+                http_port=args.http_port,
             )
         )
     )
@@ -326,6 +372,9 @@ def main() -> int:
     storage = steps.add_parser("storage", help="seed .storage before the first start")
     storage.add_argument("--config", default=str(REPO_ROOT / "config"))
     storage.add_argument("--name", default="Demo")
+    storage.add_argument(
+        "--http-port", type=int, default=8123, help="where Home Assistant listens"
+    )
     storage.set_defaults(func=cmd_storage)
 
     entries = steps.add_parser(

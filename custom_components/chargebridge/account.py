@@ -42,7 +42,8 @@ class ChargeBridgeAccountEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
         super().__init__(coordinator)
         self.entity_description = description
         entry = coordinator.config_entry
-        provider = coordinator.client.name
+        client = coordinator.client
+        provider = client.name
         self._attr_unique_id = (
             f"{provider}_account_{account_id(entry, provider)}_{description.key}"
         )
@@ -50,6 +51,7 @@ class ChargeBridgeAccountEntity(CoordinatorEntity[ChargeBridgeCoordinator]):
             identifiers={(DOMAIN, account_identifier(entry, provider))},
             entry_type=DeviceEntryType.SERVICE,
             manufacturer=coordinator.provider_title,
+            model=client.api_name or f"{client.title} API",
             translation_key="account",
             translation_placeholders={"provider": coordinator.provider_title},
         )

@@ -22,6 +22,7 @@ from homeassistant.util import dt as dt_util
 from .api import (
     ChargeBridgeError,
     Fleet,
+    FleetRead,
     PreferencesUpdate,
     Provider,
     ProviderAuthError,
@@ -29,6 +30,7 @@ from .api import (
     ProviderRateLimitError,
     ProviderValueError,
 )
+from .cadence import FleetCadence
 from .compat import update_failed
 from .const import CONF_SCAN_INTERVAL, DOMAIN, LOGGER
 from .helpers import error_translation, provider_errors
@@ -36,6 +38,12 @@ from .issues import AccountIssues
 from .polling import RefreshPacer
 
 type ChargeBridgeConfigEntry = ConfigEntry[ChargeBridgeData]
+
+ADAPTIVE_CADENCE = False
+"""Read each car at its own pace (``cadence``) instead of the whole account on one clock.
+
+Off until every behaviour test runs with it; its own tests and the day benchmark turn it
+on (the benchmark measures both, side by side)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
             window=client.rate_limit_window,
             jitter=jitter,
         )
+        self.cadence = FleetCadence(
+            per_vehicle=client.state_per_vehicle,
+            telemetry=not client.state_from_plans,
+        )
+        self._read_everything = True
+        """The next refresh reads the whole account (first, manual, new options)."""
         self.issues = AccountIssues(
             hass, entry, client.title, can_dismiss=client.dismisses_notices
         )
@@ -148,8 +162,11 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         self.pacer.started(now)
         made = self.client.requests_made
         self._changed = None
+        read = FleetRead()
+        if ADAPTIVE_CADENCE and not self._read_everything:
+            read = self.cadence.read_for(now)
         try:
-            fleet = await self.client.async_get_fleet()
+            fleet = await self.client.async_get_fleet(read)
         except ProviderAuthError as err:
             raise ConfigEntryAuthFailed(**error_translation(err)) from err
         except ChargeBridgeError as err:
@@ -177,15 +194,42 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                 for vehicle_id, snapshot in fleet.vehicles.items()
                 if previous.get(vehicle_id) != snapshot
             ).union(previous.keys() - fleet.vehicles.keys())
-        self.update_interval = self.pacer.succeeded(
+        self._read_everything = False
+        fixed = self.pacer.succeeded(
             fleet, self.client.requests_made - made, self.client.rate_limit
         )
+        if ADAPTIVE_CADENCE:
+            self.cadence.observe(
+                fleet,
+                read,
+                now=now,
+                scan_interval=max(self.pacer.scan_interval, self.pacer.minimum),
+                minimum=self.pacer.minimum,
+                fixed=fixed,
+            )
+            fixed = self._until_next_read()
+        self.update_interval = fixed
         self.issues.sync(fleet, quota_exhausted=self.quota_exhausted)
         return fleet
+
+    def _until_next_read(self) -> timedelta:
+        """Return the wait until the next car (or list) is due; within the budget.
+
+        Never sooner than the provider's minimum interval: cars due close together
+        share a refresh.
+        """
+        due = self.cadence.next_due()
+        wait = self.pacer.scan_interval if due is None else due - dt_util.utcnow()
+        return max(
+            wait,
+            self.pacer.minimum,
+            self.pacer.budget(self.client.rate_limit) or timedelta(0),
+        )
 
     def apply_options(self) -> None:
         """Use a changed scan interval from the next poll on, without a reload."""
         self.pacer.scan_interval = scan_interval(self.config_entry, self.client)
+        self._read_everything = True
         self.update_interval = self.pacer.interval_for(
             self.data, self.client.rate_limit
         )
@@ -212,6 +256,7 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                     "seconds": str(math.ceil(wait.total_seconds())),
                 },
             )
+        self._read_everything = True
         await self.async_refresh()
         failure = self.last_exception
         if not self.last_update_success and isinstance(failure, HomeAssistantError):
@@ -239,6 +284,10 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         if latest is None:
             return
         self._changed = frozenset({vehicle_id})
+        if ADAPTIVE_CADENCE:
+            # Read the car again soon, to show what the write did (the timer restarts).
+            self.cadence.written(vehicle_id, dt_util.utcnow(), self.pacer.minimum)
+            self.update_interval = self._until_next_read()
         self.async_set_updated_data(
             replace(
                 self.data,

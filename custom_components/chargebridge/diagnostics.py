@@ -70,6 +70,7 @@ async def async_get_config_entry_diagnostics(
             "last_update_success": coordinator.last_update_success,
             "requests_made": client.requests_made,
             "rate_limit": as_json(client.rate_limit),
+            "cadence": coordinator.cadence.as_diagnostics(),
         },
         "fleet": async_redact_data(as_json(coordinator.data), to_redact),
     }

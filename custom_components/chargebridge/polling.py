@@ -180,7 +180,7 @@ class RefreshPacer:
         interval = adaptive_interval(
             fleet, scan_interval=self.scan_interval, minimum=self.minimum
         )
-        budget = self._budget(rate_limit)
+        budget = self.budget(rate_limit)
         return interval if budget is None else max(interval, budget)
 
     def failed(self, rate_limit: RateLimit | None) -> timedelta:
@@ -196,7 +196,7 @@ class RefreshPacer:
             minimum=self.minimum,
             jitter=self.jitter(),
         )
-        if (budget := self._budget(rate_limit)) is not None:
+        if (budget := self.budget(rate_limit)) is not None:
             pause = max(pause, budget)
         return pause
 
@@ -224,7 +224,8 @@ class RefreshPacer:
             not_before=self.not_before,
         )
 
-    def _budget(self, rate_limit: RateLimit | None) -> timedelta | None:
+    def budget(self, rate_limit: RateLimit | None) -> timedelta | None:
+        """Return the slowest pace the provider's stated budget allows; None: no budget."""
         return budget_interval(
             rate_limit,
             window=self.window,

@@ -45,6 +45,7 @@ from custom_components.chargebridge.api.chargeye import (
     ChargEyeClient,
     identity_claim,
     jwt_claims,
+    split_ev_model,
 )
 from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.api.parser_cases import fake_jwt
@@ -225,6 +226,41 @@ def test_unreadable_tokens(token: str) -> None:
     assert token not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("ev_model", "expected"),
+    [
+        ("Volvo FH Electric", ("Volvo", "FH Electric")),
+        ("Mercedes-Benz  eCitaro", ("Mercedes-Benz", "eCitaro")),
+        ("renault trucks E-Tech D", ("renault trucks", "E-Tech D")),
+        ("Renault Trucks", ("Renault", "Trucks")),
+        ("Lynk & Co 01", ("Lynk & Co", "01")),
+        ("eCitaro", (None, "eCitaro")),
+        ("12m Urbino electric", (None, "12m Urbino electric")),
+        ("  ", (None, None)),
+        (None, (None, None)),
+    ],
+)
+def test_split_ev_model(
+    ev_model: str | None, expected: tuple[str | None, str | None]
+) -> None:
+    """The make is the known multi-word make or the first word; nothing is lost."""
+    assert split_ev_model(ev_model) == expected
+
+
+async def test_vehicle_make_from_ev_model(
+    client: ChargEyeClient, sim: Simulator
+) -> None:
+    """A vehicle's evModel becomes its make and model; one without names neither."""
+    first, second, *_ = vehicle_ids(sim)
+    sim.chargeye.records[first].ev_model = "Volvo FH Electric"
+    sim.chargeye.records[second].ev_model = ""
+    fleet = await client.async_get_fleet()
+    vehicle = fleet.vehicles[first].vehicle
+    assert (vehicle.make, vehicle.model) == ("Volvo", "FH Electric")
+    vehicle = fleet.vehicles[second].vehicle
+    assert (vehicle.make, vehicle.model) == (None, None)
+
+
 # --- fleet ---------------------------------------------------------------------------------
 
 
@@ -340,9 +376,8 @@ async def test_fleet_while_charging(client: ChargEyeClient, sim: Simulator) -> N
     assert state.energy_added_wh == pytest.approx(segment.energy_wh / 4, rel=1e-3)
     assert state.updated_at == tonight.arrival
     assert snapshot.vehicle.name == truth.name
-    assert snapshot.vehicle.model == f"{truth.make} {truth.model}"
+    assert (snapshot.vehicle.make, snapshot.vehicle.model) == (truth.make, truth.model)
     assert snapshot.vehicle.vin == truth.vin
-    assert snapshot.vehicle.make is None
     capabilities = snapshot.vehicle.capabilities
     assert capabilities.features == BASE_FEATURES | {Feature.TARGET_SOC}
     assert (capabilities.target_soc_min, capabilities.target_soc_max) == (0, 100)

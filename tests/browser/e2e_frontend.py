@@ -187,22 +187,6 @@ def entity_state(hass: HomeAssistant, token: str, friendly_name: str) -> dict[st
     return dict(matches[0])
 
 
-def confirm_http_config(page: Any) -> None:
-    """Keep the HTTP settings Home Assistant 2026.10+ moved from YAML into storage.
-
-    It asks once in a modal and, unconfirmed, reverts them and restarts after five minutes
-    (on the default port, away from this test). Older versions never ask.
-    """
-    dialog = page.locator("dialog-http-pending-config")
-    try:
-        dialog.get_by_role("dialog").wait_for(timeout=10_000)
-    except sync_api.TimeoutError:
-        return
-    shot(page, "01b-http-config-dialog")
-    dialog.get_by_role("button", name="Confirm").click()
-    expect(dialog.get_by_role("dialog")).to_have_count(0)
-
-
 def sidebar(page: Any, item: str) -> Any:
     """Return a sidebar item (links in newer frontends, list options in older ones)."""
     return page.locator("ha-sidebar").get_by_text(item, exact=True)
@@ -242,7 +226,6 @@ def test_login(page: Any, hass: HomeAssistant) -> None:
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/auth/" not in url and "auth_callback" not in url)
     expect(sidebar(page, "Settings")).to_be_visible()
-    confirm_http_config(page)
     shot(page, "01-logged-in")
 
 

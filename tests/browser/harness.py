@@ -2,9 +2,9 @@
 
 Home Assistant runs from the virtual environment of the Python that runs the test (so
 ``.venv/floor/bin/python`` tests the oldest supported Home Assistant), in a temporary config
-directory seeded the way ``scripts/develop`` seeds ``config/``: the same configuration.yaml
-(on another port), the integration linked from the working tree, onboarding done and the demo
-owner created by ``scripts/develop_seed.py storage``.
+directory seeded the way ``scripts/develop`` seeds ``config/``: the same configuration.yaml,
+the integration linked from the working tree, and ``scripts/develop_seed.py storage`` for
+onboarding, the demo owner and HTTP on 127.0.0.1 at a free port.
 """
 
 from __future__ import annotations
@@ -12,39 +12,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-import importlib.util
 import os
 from pathlib import Path
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from types import ModuleType
 from typing import Any
 import urllib.request
 
 from tests.simulator.process import SimulatorProcess
+from tests.smoke.__main__ import (
+    free_port,
+    seed as develop_seed,  # scripts/develop_seed.py, by path
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo1234"  # the documented demo login (README)
-
-
-def _load_develop_seed() -> ModuleType:
-    """Import scripts/develop_seed.py (scripts/ is no package) to reuse its seeding and login."""
-    path = REPO_ROOT / "scripts" / "develop_seed.py"
-    spec = importlib.util.spec_from_file_location("develop_seed", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-develop_seed = _load_develop_seed()
 
 
 CHROMIUM_NAMES = (
@@ -64,13 +52,6 @@ def find_chromium() -> str | None:
         if found := shutil.which(name):
             return found
     return None
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -170,14 +151,6 @@ def configured_time_zone() -> str:
     return found.group(1)
 
 
-def _configuration_yaml(port: int) -> str:
-    """Return config/configuration.yaml with Home Assistant on `port`."""
-    text = (REPO_ROOT / "config" / "configuration.yaml").read_text()
-    if "server_port: 8123" not in text:
-        raise RuntimeError("config/configuration.yaml no longer sets server_port: 8123")
-    return text.replace("server_port: 8123", f"server_port: {port}")
-
-
 @contextmanager
 def home_assistant(
     config_dir: Path, port: int | None = None, start_timeout: float = 600
@@ -185,7 +158,7 @@ def home_assistant(
     """Seed config_dir like scripts/develop does and run `hass -c config_dir` in it."""
     port = port or free_port()
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(_configuration_yaml(port))
+    shutil.copy(REPO_ROOT / "config" / "configuration.yaml", config_dir)
     (config_dir / "custom_components").mkdir(exist_ok=True)
     link = config_dir / "custom_components" / "chargebridge"
     if not link.exists():
@@ -201,6 +174,8 @@ def home_assistant(
             "storage",
             "--config",
             str(config_dir),
+            "--http-port",
+            str(port),
         ],
         check=True,
         capture_output=True,

@@ -29,6 +29,12 @@ TITLES = {
     "jedlix": "Jedlix account",
     "evenergy": "ev.energy account",
 }
+API_NAMES = {
+    "hiven": "Hiven API",
+    "chargeye": "ChargEye Vehicles API",
+    "jedlix": "Jedlix Smart Charging API v2",
+    "evenergy": "ev.energy API v2",
+}
 
 
 def account_id(entry: MockConfigEntry) -> str:
@@ -69,7 +75,7 @@ async def test_account_device(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """One service device per entry, named after the provider, never removable."""
+    """One service device per entry, named after the provider and its API, never removable."""
     provider = init_integration.data["provider"]
     identifier = (DOMAIN, f"{provider}_account_{account_id(init_integration)}")
     (device,) = [
@@ -80,8 +86,25 @@ async def test_account_device(
         if identifier in device.identifiers
     ]
     assert device.name == TITLES[provider]
+    assert device.model == API_NAMES[provider]
+    assert device.manufacturer == TITLES[provider].removesuffix(" account")
     assert device.entry_type is DeviceEntryType.SERVICE
     assert not await async_remove_config_entry_device(hass, init_integration, device)
+
+
+async def test_every_device_names_its_maker_and_model(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The device list shows no "<unknown>" for the simulator's fleets (demo, smoke)."""
+    devices = dr.async_entries_for_config_entry(
+        device_registry, init_integration.entry_id
+    )
+    assert len(devices) > 1
+    assert [
+        device.name for device in devices if not device.manufacturer or not device.model
+    ] == []
 
 
 async def test_account_device_survives_refreshes(

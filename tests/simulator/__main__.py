@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from .core import SimClock, Simulator
+from .core import SimClock, Simulator, default_telemetry
 from .profiles import PROVIDER_NAMES
 from .testing import SimulatorServer
 
@@ -48,6 +48,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="enforce the documents' strictest readings (also POST /_admin/strict)",
     )
+    parser.add_argument(
+        "--telemetry",
+        type=_telemetry,
+        default={},
+        help="how often each cloud refreshes a car's telemetry: default (each provider's "
+        "own), off (live, the default) or PROVIDER=SECONDS,… (also POST "
+        "/_admin/telemetry/PROVIDER)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if args.vehicles < 0:
@@ -55,6 +63,27 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.speed <= 0:
         parser.error("--speed must be > 0")
     return args
+
+
+def _telemetry(value: str) -> dict[str, float]:
+    """Parse --telemetry: "default", "off" or "hiven=300,jedlix=600"."""
+    if value == "default":
+        return default_telemetry()
+    if value == "off":
+        return {}
+    periods: dict[str, float] = {}
+    for item in value.split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip() not in default_telemetry():
+            raise argparse.ArgumentTypeError(
+                f"no telemetry provider {name.strip()!r} (one of "
+                f"{', '.join(default_telemetry())})"
+            )
+        try:
+            periods[name.strip()] = float(seconds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not seconds: {seconds!r}") from None
+    return periods
 
 
 def _banner(server: SimulatorServer, seconds: float) -> str:
@@ -68,6 +97,11 @@ def _banner(server: SimulatorServer, seconds: float) -> str:
             f"{sim.clock.now().isoformat(timespec='seconds')}"
         ),
         f"  admin: {server.url}/_admin/state, variants: {server.url}/_admin/variants",
+        "  telemetry: "
+        + ", ".join(
+            f"{name} {'live' if setting['period'] is None else f'{setting["period"]:g} s'}"
+            for name, setting in sim.telemetry().items()
+        ),
     ]
     for provider in PROVIDER_NAMES:
         config = server.config(provider)
@@ -88,6 +122,7 @@ async def _serve(args: argparse.Namespace, started: float) -> None:
         clock=SimClock(start, realtime=not args.frozen, speed=args.speed),
         latency_ms=args.latency_ms,
         strict=args.strict,
+        telemetry=args.telemetry,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ import functools
 import json
 import logging
 import math
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeGuard
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -241,17 +241,29 @@ async def _read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _fleet_or_404(sim: Simulator, provider: str) -> Fleet:
+def _provider_or_404(provider: str) -> str:
     if provider not in PROVIDER_NAMES:
         raise web.HTTPNotFound(
             text=json.dumps({"error": f"unknown provider {provider!r}"}),
             content_type="application/json",
         )
-    return sim.fleet(provider)
+    return provider
+
+
+def _fleet_or_404(sim: Simulator, provider: str) -> Fleet:
+    return sim.fleet(_provider_or_404(provider))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _is_percent(value: Any) -> bool:
@@ -311,8 +323,8 @@ def _apply_changes(vehicle: SimVehicle, changes: Mapping[str, Any]) -> None:
 async def _admin_state(request: web.Request) -> web.Response:
     sim = get_sim(request)
     provider = request.query.get("provider")
-    if provider is not None and provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    if provider is not None:
+        _provider_or_404(provider)
     sim.sync(provider)
     return _json(sim.state(provider))
 
@@ -323,9 +335,7 @@ async def _admin_variants(request: web.Request) -> web.Response:
 
 async def _admin_set_variants(request: web.Request) -> web.Response:
     sim = get_sim(request)
-    provider = request.match_info["provider"]
-    if provider not in PROVIDER_NAMES:
-        return _admin_error(404, f"unknown provider {provider!r}")
+    provider = _provider_or_404(request.match_info["provider"])
     try:
         sim.set_variants(provider, await _read_json_object(request))
     except ValueError as err:
@@ -339,6 +349,46 @@ async def _admin_set_strict(request: web.Request) -> web.Response:
     return _json(sim.variants())
 
 
+async def _admin_telemetry(request: web.Request) -> web.Response:
+    return _json(get_sim(request).telemetry())
+
+
+async def _admin_set_telemetry(request: web.Request) -> web.Response:
+    """Body {"period": seconds or null (live), "jitter": fraction (optional)}."""
+    sim = get_sim(request)
+    provider = _provider_or_404(request.match_info["provider"])
+    data = await _read_json_object(request)
+    unknown = sorted(set(data) - {"period", "jitter"})
+    if unknown or "period" not in data:
+        return _admin_error(400, 'expected {"period": seconds or null, "jitter": f}')
+    period, jitter = data["period"], data.get("jitter")
+    if not all(value is None or _is_number(value) for value in (period, jitter)):
+        return _admin_error(400, '"period" and "jitter" must be numbers')
+    try:
+        sim.set_telemetry(provider, period, jitter)
+    except ValueError as err:
+        return _admin_error(400, str(err))
+    return _json(sim.telemetry()[provider])
+
+
+async def _admin_telemetry_reports(request: web.Request) -> web.Response:
+    """Vehicle id -> the cloud's capture times, oldest first (?since=ISO: only later ones)."""
+    sim = get_sim(request)
+    provider = _provider_or_404(request.match_info["provider"])
+    since = None
+    if "since" in request.query:
+        try:
+            since = datetime.fromisoformat(request.query["since"])
+        except ValueError:
+            return _admin_error(400, '"since" must be an ISO 8601 time')
+        if since.tzinfo is None:
+            return _admin_error(400, '"since" must carry a time zone')
+    try:
+        return _json(sim.report_times(provider, since))
+    except ValueError as err:
+        return _admin_error(400, str(err))
+
+
 async def _admin_get_clock(request: web.Request) -> web.Response:
     sim = get_sim(request)
     return _json({"time": sim.clock.now(), "realtime": sim.clock.realtime})
@@ -348,12 +398,7 @@ async def _admin_advance_clock(request: web.Request) -> web.Response:
     sim = get_sim(request)
     data = await _read_json_object(request)
     seconds = data.get("advance")
-    if (
-        not isinstance(seconds, int | float)
-        or isinstance(seconds, bool)
-        or not math.isfinite(seconds)
-        or seconds < 0
-    ):
+    if not _is_number(seconds) or seconds < 0:
         return _admin_error(400, '"advance" must be a number of seconds >= 0')
     return _json({"time": sim.advance(seconds)})
 
@@ -458,6 +503,11 @@ def _add_admin_routes(app: web.Application) -> None:
     router.add_get(f"{ADMIN_PREFIX}/variants", _admin_variants)
     router.add_post(f"{ADMIN_PREFIX}/variants/{{provider}}", _admin_set_variants)
     router.add_post(f"{ADMIN_PREFIX}/strict", _admin_set_strict)
+    router.add_get(f"{ADMIN_PREFIX}/telemetry", _admin_telemetry)
+    router.add_post(f"{ADMIN_PREFIX}/telemetry/{{provider}}", _admin_set_telemetry)
+    router.add_get(
+        f"{ADMIN_PREFIX}/telemetry/{{provider}}/reports", _admin_telemetry_reports
+    )
     router.add_get(f"{ADMIN_PREFIX}/clock", _admin_get_clock)
     router.add_post(f"{ADMIN_PREFIX}/clock", _admin_advance_clock)
     router.add_get(f"{ADMIN_PREFIX}/faults", _admin_list_faults)

@@ -6,6 +6,7 @@ and moves only when the simulated clock does, so tests never sleep.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 import copy
 from dataclasses import dataclass, field, fields as dataclass_fields
@@ -53,6 +54,11 @@ NO_READY_TIME_WINDOW_SECONDS: Final = 12 * 3600.0
 _HOUR: Final = 3600.0
 _MAX_READY_LOOKAHEAD_DAYS: Final = 8
 
+TELEMETRY_JITTER: Final = 0.1
+"""Default spread of a cloud's refresh period: each gap is period x (1 +/- jitter)."""
+REPORT_HISTORY: Final = 2048
+"""Cloud-update times kept per car (a week at 5 min), for measuring how late clients show them."""
+
 
 type VehicleStatus = Literal["charging", "plugged_in", "complete", "disconnected"]
 type IdFactory = Callable[[random.Random, int], str]
@@ -91,6 +97,17 @@ def _local_midnight(ordinal: int, tz: tzinfo) -> float:
     """Epoch seconds of local midnight starting the day `ordinal` (routine times add to it)."""
     day = date.fromordinal(ordinal)
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+def telemetry_period(period: float | None, jitter: float) -> float | None:
+    """Check a cloud refresh setting; return the period, None when live (None or 0)."""
+    if period is not None and (
+        isinstance(period, bool) or not math.isfinite(period) or period < 0
+    ):
+        raise ValueError("the telemetry period must be a number of seconds >= 0")
+    if isinstance(jitter, bool) or not 0 <= jitter < 1:
+        raise ValueError("the telemetry jitter must be in [0, 1)")
+    return period or None
 
 
 def parse_hhmm(value: str | None) -> tuple[int, int] | None:
@@ -282,7 +299,8 @@ class SimVehicle:
     """Provider-neutral truth of one car; provider modules map it to their JSON and enums.
 
     Mutate preferences directly; use plug_in()/unplug() for the plug so sessions reset, and let
-    advance_to() (through Fleet.sync / Simulator.sync) move soc, power and energy.
+    advance_to() (through Fleet.sync / Simulator.sync) move soc, power and energy. With a
+    telemetry period, ``reported`` is what the cloud last captured (set_telemetry).
     """
 
     id: str
@@ -311,6 +329,16 @@ class SimVehicle:
     boost: bool = False
     routine: bool = True
     routine_seed: int = 0
+    telemetry_period: float | None = None
+    """Seconds between the cloud's telemetry updates; None or 0: live (every read is now)."""
+    telemetry_jitter: float = TELEMETRY_JITTER
+    report_times: deque[datetime] = field(init=False, repr=False)
+    """When the cloud captured the car's telemetry (newest last, REPORT_HISTORY at most)."""
+    report_count: int = field(init=False, repr=False, default=0)
+    """Captures since telemetry was (re)configured, the one at configuration included."""
+    _reported: SimVehicle | None = field(init=False, repr=False, default=None)
+    _next_report: float = field(init=False, repr=False, default=math.inf)
+    _telemetry_seed: int = field(init=False, repr=False, default=0)
     _time: float = field(init=False, repr=False)
     _soc_seen: float = field(init=False, repr=False)
     _session: int = field(init=False, repr=False, default=0)
@@ -318,9 +346,51 @@ class SimVehicle:
     _event: _RoutineEvent | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        """Start the physics at last_sampled."""
+        """Start the physics and the cloud's telemetry at last_sampled."""
         self._time = self.last_sampled.timestamp()
         self._soc_seen = self.soc
+        self.set_telemetry(self.telemetry_period, self.telemetry_jitter)
+
+    @property
+    def reported(self) -> SimVehicle:
+        """The car as the cloud last captured it (a frozen copy), or the car itself when live.
+
+        Provider modules serve telemetry (soc, plug, power, its timestamp = last_sampled)
+        from this; preferences, plans and sessions from the live car.
+        """
+        return self if self._reported is None else self._reported
+
+    def set_telemetry(
+        self, period: float | None, jitter: float = TELEMETRY_JITTER
+    ) -> None:
+        """Let the cloud capture telemetry every `period` s (None/0: live), starting now.
+
+        Captures at once (the cloud's data when the setting starts); the next update comes
+        at a per-car phase within one period, so cars are not synchronized.
+        """
+        self.telemetry_period = telemetry_period(period, jitter)
+        self.telemetry_jitter = jitter
+        self.report_times = deque(maxlen=REPORT_HISTORY)
+        self.report_count = 0
+        self._reported = None
+        self._next_report = math.inf
+        self._telemetry_seed = stable_hash(self.routine_seed, _string_seed(self.id))
+        if self.telemetry_period is not None:
+            self._capture(self._time)
+            self._next_report = self._time + self.telemetry_period * _unit(
+                self._telemetry_seed, 0
+            )
+
+    def _capture(self, moment: float) -> None:
+        """Freeze the telemetry at `moment` (the physics stands there) as the cloud's view."""
+        snapshot = object.__new__(SimVehicle)
+        snapshot.__dict__ = self.__dict__.copy()  # copy.copy, at a third of the cost
+        snapshot.last_sampled = datetime.fromtimestamp(moment, UTC)
+        snapshot._reported = None
+        snapshot._next_report = math.inf
+        self._reported = snapshot
+        self.report_times.append(snapshot.last_sampled)
+        self.report_count += 1
 
     @property
     def range_km(self) -> float:
@@ -390,10 +460,29 @@ class SimVehicle:
                 return ready
         return None
 
-    def advance_to(self, when: datetime, prices: PriceCurve) -> None:
-        """Integrate charging, plug changes and trips up to `when`; never goes back."""
-        self._advance(when.timestamp(), prices, None)
-        if when.timestamp() >= self.last_sampled.timestamp():
+    def advance_to(
+        self,
+        when: datetime,
+        prices: PriceCurve,
+        on_report: Callable[[SimVehicle], object] | None = None,
+    ) -> None:
+        """Integrate charging, plug changes and trips up to `when`; never goes back.
+
+        Stops at each cloud update on the way to capture the telemetry there (O(updates)),
+        and hands each capture to `on_report` (ev.energy keeps them as status logs).
+        """
+        end = when.timestamp()
+        period = self.telemetry_period
+        while self._next_report <= end and period is not None:
+            moment = self._next_report
+            self._advance(moment, prices, None)
+            self._capture(moment)
+            spread = 2 * _unit(self._telemetry_seed, self.report_count) - 1
+            self._next_report = moment + period * (1 + self.telemetry_jitter * spread)
+            if on_report is not None:
+                on_report(self.reported)
+        self._advance(end, prices, None)
+        if end >= self.last_sampled.timestamp():
             self.last_sampled = when
 
     def charge_plan(
@@ -446,6 +535,12 @@ class SimVehicle:
             "session_energy_wh": round(self.session_energy_wh, 1),
             "odometer_km": round(self.odometer_km, 1),
             "last_sampled": self.last_sampled.isoformat(),
+            "telemetry": {
+                "period": self.telemetry_period,
+                "jitter": self.telemetry_jitter,
+                "reported_at": self.reported.last_sampled.isoformat(),
+                "reports": self.report_count,
+            },
             "preferences": {
                 "smart_charging": self.smart_charging,
                 "target_soc": self.target_soc,
@@ -474,6 +569,10 @@ class SimVehicle:
             if now >= end:
                 break
             step_end = end if event is None else min(end, event.time)
+            plan = self._plan
+            if plan is not None and now < plan.deadline < step_end:
+                # the ready time ends the plan: decide there, wherever the caller stops
+                step_end = plan.deadline
             if power > 0:
                 step_end = min(
                     step_end, now + MAX_STEP_SECONDS, (now // _HOUR + 1) * _HOUR
@@ -770,6 +869,10 @@ class Fleet:
         self.salt = salt
         self.routine = routine
         self.synced_to = start
+        self.telemetry_period: float | None = None
+        self.telemetry_jitter = TELEMETRY_JITTER
+        self.on_report: Callable[[SimVehicle], object] | None = None
+        """Called with each cloud capture (a frozen copy of the car); see watch()."""
         self._next_index = 0
 
     @classmethod
@@ -827,6 +930,8 @@ class Fleet:
         )
         self._next_index += 1
         vehicle.routine = self.routine
+        vehicle.telemetry_period = self.telemetry_period
+        vehicle.telemetry_jitter = self.telemetry_jitter
         for name, value in overrides.items():
             setattr(vehicle, name, value)
         if vehicle.id in self.vehicles:
@@ -834,6 +939,7 @@ class Fleet:
         vehicle.last_sampled = self.synced_to
         vehicle.__post_init__()
         self.vehicles[vehicle.id] = vehicle
+        self._announce(vehicle)
         return vehicle
 
     def remove_vehicle(self, vehicle_id: str) -> SimVehicle:
@@ -843,9 +949,31 @@ class Fleet:
     def sync(self, now: datetime) -> None:
         """Advance every vehicle to `now` (cheap for small steps; called on every request)."""
         prices = self.prices
+        on_report = self.on_report
         for vehicle in self.vehicles.values():
-            vehicle.advance_to(now, prices)
+            vehicle.advance_to(now, prices, on_report)
         self.synced_to = max(self.synced_to, now)
+
+    def set_telemetry(
+        self, period: float | None, jitter: float = TELEMETRY_JITTER
+    ) -> None:
+        """Give every car (and the cars added later) this cloud refresh; see SimVehicle."""
+        self.telemetry_period = telemetry_period(period, jitter)
+        self.telemetry_jitter = jitter
+        for vehicle in self.vehicles.values():
+            vehicle.set_telemetry(period, jitter)
+            self._announce(vehicle)
+
+    def watch(self, on_report: Callable[[SimVehicle], object]) -> None:
+        """Hand every cloud capture to `on_report`, starting with the ones standing now."""
+        self.on_report = on_report
+        for vehicle in self.vehicles.values():
+            self._announce(vehicle)
+
+    def _announce(self, vehicle: SimVehicle) -> None:
+        """Hand a configuration-time capture to on_report like any other cloud update."""
+        if self.on_report is not None and vehicle.telemetry_period is not None:
+            self.on_report(vehicle.reported)
 
 
 _VEHICLE_FIELDS: Final = frozenset(
@@ -1029,6 +1157,24 @@ class TokenState(ProviderState, Protocol):
         """Forget every issued token; the credentials still obtain new ones."""
 
 
+def provider_telemetry_period(name: str) -> float | None:
+    """Return a provider module's default cloud refresh (``TELEMETRY_PERIOD``), None: none.
+
+    A provider without one serves no telemetry to delay (ChargEye serves plans).
+    """
+    period: float | None = getattr(load_provider_module(name), "TELEMETRY_PERIOD", None)
+    return period
+
+
+def default_telemetry() -> dict[str, float]:
+    """Each telemetry provider's own default refresh period (seconds), for the CLI."""
+    return {
+        name: period
+        for name in PROVIDER_NAMES
+        if (period := provider_telemetry_period(name)) is not None
+    }
+
+
 def load_provider_module(name: str) -> Any:
     """Import tests.simulator.<name> (late, as provider modules import this one)."""
     return importlib.import_module(f"{__package__}.{name}")
@@ -1060,10 +1206,14 @@ class Simulator:
         timezone: str = DEFAULT_TIMEZONE,
         routine: bool = True,
         strict: bool = False,
+        telemetry: Mapping[str, float | None] | None = None,
+        telemetry_jitter: float = TELEMETRY_JITTER,
     ) -> None:
         """Create `vehicles` cars per provider, deterministic for `seed`.
 
         ``strict`` enforces the documents' strictest readings (see ``set_strict``).
+        ``telemetry`` (provider -> seconds between cloud updates) delays what the clouds
+        report; off (live) unless given, so a test that changes a car sees it at once.
         """
         self.vehicle_count = vehicles
         self.seed = seed
@@ -1076,6 +1226,16 @@ class Simulator:
         self.requests = RequestLog()
         self.handler_errors: list[str] = []
         """Unexpected handler exceptions (each answered 500); tests assert it stays empty."""
+        self._fleets: dict[str, list[Fleet]] = {}
+        telemetry_period(None, telemetry_jitter)  # refuse a bad jitter even when off
+        self._telemetry: dict[str, tuple[float | None, float]] = dict.fromkeys(
+            default_telemetry(), (None, telemetry_jitter)
+        )
+        for name, period in (telemetry or {}).items():
+            self._telemetry[self._telemetry_provider(name)] = (
+                telemetry_period(period, telemetry_jitter),
+                telemetry_jitter,
+            )
         for name in PROVIDER_NAMES:
             setattr(self, name, load_provider_module(name).State(self))
         if strict:
@@ -1128,22 +1288,80 @@ class Simulator:
         *,
         models: Sequence[VehicleModel] = CAR_MODELS,
         count: int | None = None,
+        salt: str | None = None,
     ) -> Fleet:
-        """Generate a provider's fleet from the simulator's count, seed, prices and clock."""
-        return Fleet.generate(
+        """Generate a provider's fleet from the simulator's count, seed, prices and clock.
+
+        The fleet follows the provider's telemetry setting (set_telemetry); ``salt``
+        (default: the provider) tells apart the cars of several fleets of one provider.
+        """
+        fleet = Fleet.generate(
             self.vehicle_count if count is None else count,
             self.seed,
             id_factory,
             models=models,
-            salt=provider,
+            salt=provider if salt is None else salt,
             prices=self.prices,
             start=self.clock.now(),
             routine=self.routine,
         )
+        self._fleets.setdefault(provider, []).append(fleet)
+        if provider in self._telemetry:
+            fleet.set_telemetry(*self._telemetry[provider])
+        return fleet
 
     def fleet(self, provider: str) -> Fleet:
         """Return the fleet of one provider."""
         return self.providers[provider].fleet
+
+    def _telemetry_provider(self, provider: str) -> str:
+        if provider not in self._telemetry:
+            raise ValueError(
+                f"{provider!r} serves no telemetry; telemetry providers: "
+                + ", ".join(self._telemetry)
+            )
+        return provider
+
+    def telemetry(self) -> dict[str, dict[str, float | None]]:
+        """Return provider -> its cloud refresh {period (s, None: live), jitter}."""
+        return {
+            name: {"period": period, "jitter": jitter}
+            for name, (period, jitter) in self._telemetry.items()
+        }
+
+    def set_telemetry(
+        self, provider: str, period: float | None, jitter: float | None = None
+    ) -> None:
+        """Set a provider's cloud refresh now (jitter: keep the current one when None).
+
+        Every car of the provider captures its telemetry at once and then runs on the new
+        period (ValueError for a provider without telemetry or a bad value).
+        """
+        provider = self._telemetry_provider(provider)
+        if jitter is None:
+            jitter = self._telemetry[provider][1]
+        period = telemetry_period(period, jitter)
+        self.providers[provider].sync()
+        self._telemetry[provider] = (period, jitter)
+        for fleet in self._fleets.get(provider, ()):
+            fleet.set_telemetry(period, jitter)
+
+    def report_times(
+        self, provider: str, since: datetime | None = None
+    ) -> dict[str, list[datetime]]:
+        """Vehicle id -> when the cloud captured its telemetry (after `since`), oldest first.
+
+        A benchmark compares these with when the client showed each update.
+        """
+        provider = self._telemetry_provider(provider)
+        self.providers[provider].sync()
+        return {
+            vehicle.id: [
+                when for when in vehicle.report_times if since is None or when > since
+            ]
+            for fleet in self._fleets.get(provider, ())
+            for vehicle in fleet
+        }
 
     def sync(self, provider: str | None = None) -> datetime:
         """Advance every fleet (or one provider's) to clock.now(); handlers call this first."""
@@ -1172,4 +1390,8 @@ class Simulator:
             if callable(extra):
                 entry.update(extra())
             result[name] = entry
-        return {"time": self.clock.now().isoformat(), "providers": result}
+        return {
+            "time": self.clock.now().isoformat(),
+            "telemetry": self.telemetry(),
+            "providers": result,
+        }

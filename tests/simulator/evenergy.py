@@ -11,6 +11,13 @@ are ``application/problem+json``. Every API response carries ``X-RateLimit-Limit
 Charging sessions (plug-in episodes) and their sub-sessions (one per charging mode: SMART,
 BOOST, UNMANAGED_HOME) are recorded from what the simulated cars do, so boost acts on real
 sessions: ``boost_start`` answers 409 when smart charging is off or the car is not plugged in.
+
+Status logs are what ev.energy heard from the car. With the simulator's telemetry on, each
+cloud update (``SimVehicle.reported``, every ``TELEMETRY_PERIOD``) is one log, ``sampled_at``
+its moment, and the latest log is the last of them; when live, the latest log is the car now
+and the history keeps one when the state changes or ``STATUS_LOG_INTERVAL`` has passed.
+Vehicle settings (``maximum_charge_limit_percentage`` …), sessions and schedules are
+ev.energy's own records and follow the live car.
 """
 
 from __future__ import annotations
@@ -71,7 +78,11 @@ PAGE_SIZE_MAX: Final = 100
 STATUS_LOG_HISTORY: Final = 200
 """Status logs kept per vehicle (newest first)."""
 STATUS_LOG_INTERVAL: Final = timedelta(minutes=15)
-"""A new history entry at most this often, or when the state changes."""
+"""Live telemetry: a new history entry at most this often, or when the state changes."""
+TELEMETRY_PERIOD: Final = 180.0
+"""Default seconds between ev.energy's status logs of a car (``--telemetry default``). The
+document says only that ``sampled_at`` precedes ``logged_at`` by an amount that depends on the
+integration; a smart-charging app steering half-hour slots plausibly samples every 3 minutes."""
 
 ID_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 """Crockford base32, as in ULIDs (the 26 characters after a type prefix)."""
@@ -353,6 +364,7 @@ class State:
         self._open: dict[str, ChargingSession] = {}
         self._plugged_at: dict[str, datetime | None] = {}
         self._token_counter = 0
+        self.fleet.watch(functools.partial(self._note_status_log, update=True))
         self._track(sim.clock.now())
 
     # --- Python API for tests --------------------------------------------------------------
@@ -372,7 +384,7 @@ class State:
         vehicle = self.fleet.vehicles[vehicle_id]
         self.integrated[vehicle_id] = value
         if value == "INACTIVE":
-            self._frozen_logs[vehicle_id] = self._status_log_data(vehicle)
+            self._frozen_logs[vehicle_id] = self._status_log_data(vehicle.reported)
         else:
             self._frozen_logs.pop(vehicle_id, None)
 
@@ -498,7 +510,8 @@ class State:
                     )
             elif session is not None:
                 self._close(session, now)
-            self._note_status_log(vehicle)
+            if vehicle.telemetry_period is None:
+                self._note_status_log(vehicle)
 
     def _start(self, vehicle: SimVehicle, now: datetime) -> ChargingSession:
         start = vehicle.plugged_in_at or now
@@ -628,8 +641,12 @@ class State:
             "state": self._status_state(vehicle),
         }
 
-    def _note_status_log(self, vehicle: SimVehicle) -> None:
-        """Keep a history entry when the state changed or the last one is old enough."""
+    def _note_status_log(self, vehicle: SimVehicle, *, update: bool = False) -> None:
+        """Keep a history entry: one per cloud `update`, else when something changed.
+
+        Live telemetry is polled on every request: log a change of state, or the same state
+        once STATUS_LOG_INTERVAL has passed.
+        """
         if vehicle.id in self._frozen_logs:
             return
         history = self._history.get(vehicle.id)
@@ -638,7 +655,9 @@ class State:
         elif history:
             last = history[0]
             if (
-                last["state"] == self._status_state(vehicle)
+                last["sampled_at"] >= vehicle.last_sampled
+                if update
+                else last["state"] == self._status_state(vehicle)
                 and vehicle.last_sampled - last["sampled_at"] < STATUS_LOG_INTERVAL
             ):
                 return
@@ -657,7 +676,9 @@ class State:
 
     def latest_status_log(self, vehicle: SimVehicle) -> dict[str, Any]:
         """Return what the API knows about the car now (frozen while INACTIVE)."""
-        return self._frozen_logs.get(vehicle.id) or self._status_log_data(vehicle)
+        return self._frozen_logs.get(vehicle.id) or self._status_log_data(
+            vehicle.reported
+        )
 
     def schedule_intervals(self, sub: SubSession) -> list[dict[str, Any]]:
         """Describe the open sub-session's charging instructions, from the physics' plan.

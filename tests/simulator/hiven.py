@@ -24,6 +24,10 @@ by the documentation's strictest reading: ``chargingBehavior`` is required, and 
 ``weekDaySpecificReadyTimes``); a body missing one is a 400. ``VARIANTS`` lists it with the
 other readings the document permits (e.g. ``epoch_timestamps``: times as epoch strings).
 
+The status (soc, range, chargingStatus and its ``timestamp``) is what Hiven last heard from the
+car: ``SimVehicle.reported``, refreshed every ``TELEMETRY_PERIOD`` when the simulator's telemetry
+is on. Preferences, schedule and sessions are Hiven's own records and follow the live car.
+
 Smart-charging sessions are plug-in episodes recorded as they are observed (on every request
 and ``State.sync()``), so a plug-in and unplug both between two observations leave no trace.
 """
@@ -70,6 +74,11 @@ VARIANTS: Final = {
     ),
 }
 """Readings the document permits that clients need not expect (core.Variant)."""
+
+TELEMETRY_PERIOD: Final = 300.0
+"""Default seconds between Hiven's reads of a car (``--telemetry default``); no document gives
+one. Hiven reads cars through Smartcar, which most makes only answer when asked: a cloud
+polling every 5 minutes is the plausible middle between fresh data and waking the car."""
 
 EV: Final = "EV"
 CHARGER: Final = "CHARGER"
@@ -194,7 +203,7 @@ class State:
         self.sim = sim
         self.fleet = sim.new_fleet(NAME, uuid_ids)
         self.credentials: dict[str, str] = dict(PROFILE.demo_credentials)
-        self.other_fleet = sim.new_fleet(f"{NAME}-other", uuid_ids, count=1)
+        self.other_fleet = sim.new_fleet(NAME, uuid_ids, count=1, salt=f"{NAME}-other")
         self.vehicles: dict[str, HivenVehicle] = {}
         self.sessions: dict[str, list[Session]] = {}
         self.charger_id = stable_uuid(NAME, sim.seed, "charger")
@@ -474,12 +483,13 @@ class State:
             return str(int(when.timestamp() * 1000))
         return iso(when)
 
-    def status_json(self, vehicle: SimVehicle, now: datetime) -> dict[str, Any]:
-        """GET /v1/hiven/devices/:id/status."""
+    def status_json(self, vehicle: SimVehicle) -> dict[str, Any]:
+        """GET /v1/hiven/devices/:id/status: the telemetry as Hiven last captured it."""
         info = self.vehicles[vehicle.id]
+        vehicle = vehicle.reported
         return {
             "id": vehicle.id,
-            "timestamp": self.timestamp(now),
+            "timestamp": self.timestamp(vehicle.last_sampled),
             "soc": round(vehicle.soc, 1),
             "range": round(vehicle.range_km, 1),
             "chargingStatus": self.charging_status(vehicle),
@@ -759,8 +769,8 @@ class _Api:
 
     async def get_status(self, request: web.Request) -> web.Response:
         """GET /v1/hiven/devices/:id/status."""
-        vehicle, now = self._synced_ev(request)
-        return web.json_response(self.state.status_json(vehicle, now))
+        vehicle, _now = self._synced_ev(request)
+        return web.json_response(self.state.status_json(vehicle))
 
     async def get_preferences(self, request: web.Request) -> web.Response:
         """GET /v2/hiven/devices/:id/smart-charging/ev-preferences."""

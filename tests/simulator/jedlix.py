@@ -18,6 +18,10 @@ Charge settings (``GET|PUT /users/{userId}/vehicles/{vehicleId}/charge-settings`
 project's documented assumption: the path, a PUT that replaces the whole object, departure
 times keyed by lower-case weekday in the ``timeZone`` named there. Charging sessions are the
 plug-in episodes of the simulated cars; boost is a session setting (``boostCharging``).
+
+A vehicle's ``chargeState`` (battery level, range, state, ``updatedAt``) is what Jedlix last
+heard from the car: ``SimVehicle.reported``, refreshed every ``TELEMETRY_PERIOD`` when the
+simulator's telemetry is on. Charge settings and sessions are Jedlix's own records: live.
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ TARGET_MIN: Final = 50
 TARGET_MAX: Final = 100
 HISTORY_SESSIONS: Final = 3
 """Completed sessions generated per vehicle before the simulation starts."""
+
+TELEMETRY_PERIOD: Final = 600.0
+"""Default seconds between Jedlix's captures of a car (``--telemetry default``); no document
+gives one. Jedlix reads most cars from their makers' clouds (``pullTelemetry``), which
+themselves hear from a parked car only now and then: every 10 minutes is our assumption."""
 
 DAYS: Final = tuple(day.lower() for day in WEEKDAYS)
 """``departureTimes`` keys (the project's assumption, shared with the client)."""
@@ -367,7 +376,9 @@ class State:
             info.frozen_state = None
         else:
             self.sync()
-            info.frozen_state = self._live_charge_state(self.fleet.vehicles[vehicle_id])
+            info.frozen_state = self._reported_charge_state(
+                self.fleet.vehicles[vehicle_id]
+            )
 
     def set_connectable(self, vehicle_id: str, connectable: bool) -> None:
         """Set ``isConnectable`` (whether Jedlix can steer the car's charging)."""
@@ -531,7 +542,9 @@ class State:
 
     # --- JSON ------------------------------------------------------------------------------
 
-    def _live_charge_state(self, vehicle: SimVehicle) -> dict[str, Any]:
+    def _reported_charge_state(self, vehicle: SimVehicle) -> dict[str, Any]:
+        """Return the charge state as Jedlix last captured it (``updatedAt``: then)."""
+        vehicle = vehicle.reported
         return {
             "batteryLevel": round(vehicle.soc),
             "range": round(vehicle.range_km),
@@ -542,7 +555,7 @@ class State:
     def charge_state(self, vehicle: SimVehicle) -> dict[str, Any]:
         """Return the ``chargeState`` object (frozen while the car's link is broken)."""
         info = self.info[vehicle.id]
-        state = dict(info.frozen_state or self._live_charge_state(vehicle))
+        state = dict(info.frozen_state or self._reported_charge_state(vehicle))
         if info.charge_state_value is not None:
             state["chargeState"] = info.charge_state_value
         return state

@@ -43,6 +43,7 @@ from .errors import (
     UnsupportedError,
 )
 from .models import (
+    FULL_READ,
     Account,
     Capabilities,
     ChargingPreferences,
@@ -50,6 +51,7 @@ from .models import (
     DepotScheduleRequest,
     Feature,
     Fleet,
+    FleetRead,
     PreferencesUpdate,
     ProviderNotice,
     RateLimit,
@@ -254,6 +256,9 @@ class Provider(ABC):
     """Stable id: the config entry's ``provider``, the config flow step, id prefixes."""
     title: ClassVar[str]
     """How the provider calls itself (log lines, messages, the default entry title)."""
+    api_name: ClassVar[str | None] = None
+    """The name of the API the client speaks (the account device's model); None: the
+    title followed by "API"."""
     config_fields: ClassVar[tuple[ConfigField, ...]]
     """The configuration the client takes, in form order."""
     secret_fields: ClassVar[frozenset[str]] = frozenset()
@@ -270,6 +275,12 @@ class Provider(ABC):
     """Values this provider estimates from its charging plan instead of measuring them."""
     message_types: ClassVar[tuple[str, ...]] = ()
     """The types of ``ProviderMessage`` the provider sends (Feature.PROVIDER_MESSAGE)."""
+    state_from_plans: ClassVar[bool] = False
+    """True where a car's state is derived from its plans, not telemetry (ChargEye): it
+    changes at the plans' boundaries, and there is no cloud update rhythm to follow."""
+    state_per_vehicle: ClassVar[bool] = False
+    """True where each car's state needs a request of its own (Hiven's status): the
+    integration may then read each car at its own pace (``FleetRead``)."""
     dismisses_notices: ClassVar[bool] = False
     """Derived: whether the client overrides ``async_dismiss_notice`` (a notice with
     ``message_ids`` can then be dismissed at the provider, a fixable repair issue)."""
@@ -289,6 +300,14 @@ class Provider(ABC):
     """``api_url`` + "/" once checked: URLs under it need no new check (hot path)."""
     _boost: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
     """Boost we set per vehicle, until its session ends (no provider reports it back)."""
+    _listed: Sequence[tuple[str, Any]] | None = field(
+        default=None, init=False, repr=False
+    )
+    """The last vehicle list, shown again by a FleetRead that does not read it."""
+    _last_reads: dict[str, tuple[VehicleSnapshot, tuple[ChargeBridgeError, ...]]] = (
+        field(default_factory=dict, init=False, repr=False)
+    )
+    """Per car, its last good per-vehicle read and the value faults it met."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Derive the secret keys, the default URL and whether notices can be dismissed."""
@@ -329,19 +348,22 @@ class Provider(ABC):
     async def async_validate(self) -> Account:
         """Check the credentials with one cheap call; return the account's stable identity."""
 
-    async def async_get_fleet(self) -> Fleet:
+    async def async_get_fleet(self, read: FleetRead = FULL_READ) -> Fleet:
         """Fetch every vehicle with its state in the fewest requests the API allows.
 
         Reads are lenient: a value that cannot be read costs that value only (None, and
         a ProviderValueError naming the field and the vehicle in ``Fleet.problems``);
-        an unreadable id or structure costs that vehicle (its ``error``).
+        an unreadable id or structure costs that vehicle (its ``error``). ``read`` may
+        spare the list and the per-vehicle reads of cars that are not due.
         """
         problems: list[ChargeBridgeError] = []
         order: dict[str, None] = {}
         """Every vehicle id in the provider's list order (readable or not)."""
         snapshots: dict[str, VehicleSnapshot] = {}
         unreadable: dict[str, VehicleSnapshot] = {}
-        for path, item in await self._async_list_vehicles():
+        if read.account_list or self._listed is None:
+            self._listed = await self._async_list_vehicles()
+        for path, item in self._listed:
             faults: list[ChargeBridgeError] = []
             try:
                 snapshot = self._parse_vehicle(Payload(self.name, item, path, faults))
@@ -358,6 +380,8 @@ class Provider(ABC):
         self._forget_gone(snapshots, unreadable)
 
         wanted = [s for s in snapshots.values() if self._needs_enrichment(s)]
+        if read.vehicles is not None:
+            wanted = self._show_last_reads(wanted, read.vehicles, snapshots, problems)
         if len(wanted) < len(snapshots):
             enriched = {snapshot.vehicle.id for snapshot in wanted}
             for vehicle_id, snapshot in snapshots.items():
@@ -365,12 +389,25 @@ class Provider(ABC):
                     cached = self._cached_faults(snapshot)
                     problems.extend(of_vehicle(cached, vehicle_id))
         if wanted:
+            known = len(problems)
             results = await self._async_enrich_fleet(wanted, problems)
             for snapshot, result in zip(wanted, results, strict=True):
+                vehicle_id = snapshot.vehicle.id
                 if isinstance(result, ChargeBridgeError):
                     problems.append(result)
+                    self._last_reads.pop(vehicle_id, None)
                     result = replace(snapshot, error=result)
-                snapshots[snapshot.vehicle.id] = result
+                elif self.state_per_vehicle:
+                    self._last_reads[vehicle_id] = (
+                        result,
+                        tuple(
+                            p
+                            for p in problems[known:]
+                            if isinstance(p, ProviderValueError)
+                            and p.vehicle_id == vehicle_id
+                        ),
+                    )
+                snapshots[vehicle_id] = result
 
         notices = list(await self._async_notices(problems))
         for vehicle_id, boost in self._boost.items():
@@ -455,6 +492,33 @@ class Provider(ABC):
         """
         return snapshot
 
+    def _show_last_reads(
+        self,
+        wanted: Sequence[VehicleSnapshot],
+        due: frozenset[str],
+        snapshots: dict[str, VehicleSnapshot],
+        problems: list[ChargeBridgeError],
+    ) -> list[VehicleSnapshot]:
+        """Show the last read of each wanted car that is not due; return the cars to read.
+
+        A car shown again brings back the value faults its read met, so they stay logged
+        once while they last. The fresh list item wins for what the list says (the car
+        and its preferences).
+        """
+        to_read: list[VehicleSnapshot] = []
+        for listed in wanted:
+            vehicle_id = listed.vehicle.id
+            last = self._last_reads.get(vehicle_id)
+            if vehicle_id in due or last is None:
+                to_read.append(listed)
+                continue
+            snapshot, faults = last
+            snapshots[vehicle_id] = replace(
+                snapshot, vehicle=listed.vehicle, preferences=listed.preferences
+            )
+            problems.extend(faults)
+        return to_read
+
     def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
         """Return the value faults of cached per-vehicle data this refresh shows again.
 
@@ -494,7 +558,7 @@ class Provider(ABC):
 
         A vehicle whose item could not be read keeps its boost: we cannot tell it ended.
         """
-        for cache in (*self._vehicle_caches(), self._boost):
+        for cache in (*self._vehicle_caches(), self._boost, self._last_reads):
             for vehicle_id in [
                 v for v in cache if v not in snapshots and v not in unreadable
             ]:
@@ -522,6 +586,10 @@ class Provider(ABC):
         if update.boost is not None:
             await self._async_set_boost(snapshot, update.boost)
             self._boost[vehicle_id] = update.boost
+        # The next refresh reads the list (it holds preferences) and this car again,
+        # whatever else is due: the write's effect shows at once, never a stale copy.
+        self._listed = None
+        self._last_reads.pop(vehicle_id, None)
         boost = self._boost.get(vehicle_id, snapshot.preferences.boost)
         if preferences.boost != boost:
             preferences = replace(preferences, boost=boost)

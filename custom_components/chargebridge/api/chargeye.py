@@ -92,6 +92,20 @@ REFUSED_RETRY = timedelta(hours=1)
 LOCATIONS_MAX_AGE = timedelta(hours=1)
 """The organisation's depot list (read only for vehicles naming no depot) is kept this long."""
 
+# [assume] ChargEye has no manufacturer field; its free-text ``evModel`` mostly starts with
+# one ("Volvo FH Electric"). The make is the entry of MULTI_WORD_MAKES it starts with, else
+# its first word when a model follows and the word starts with a letter; the model is the
+# rest. If wrong, the device's make and model are split at the wrong place (together they
+# still read the whole evModel); one word, or none, names no make (the model is evModel).
+MULTI_WORD_MAKES = (
+    "Alfa Romeo",
+    "Aston Martin",
+    "Land Rover",
+    "Lynk & Co",
+    "Mercedes Benz",
+    "Renault Trucks",
+)
+
 # [assume] Recurrence rules are expanded in UTC from plannedArrivalTime (the document
 # names no time zone for them). A depot's rule in local time then drifts by the DST shift
 # for its occurrences that carry no plan; a plan carries its occurrence's exact times and
@@ -197,6 +211,7 @@ class VehicleRecord:
 
     id: str
     name: str
+    make: str | None
     model: str | None
     vin: str | None
     battery_capacity_wh: float | None
@@ -217,16 +232,32 @@ def parse_vehicle(payload: Payload) -> VehicleRecord:
         depots = parse_depots(payload)
     except ProviderResponseError as err:
         depots_problem = err
+    make, model = split_ev_model(payload.opt_str("evModel"))
     return VehicleRecord(
         id=vehicle_id,
         name=payload.opt_str("name") or payload.opt_str("licensePlate") or vehicle_id,
-        model=payload.opt_str("evModel") or None,
+        make=make,
+        model=model,
         vin=payload.opt_str("vin") or None,
         battery_capacity_wh=None if capacity_kwh is None else capacity_kwh * 1000,
         smart_charging=payload.opt_bool("enableChargeScheduling"),
         depots=depots,
         depots_problem=depots_problem,
     )
+
+
+def split_ev_model(ev_model: str | None) -> tuple[str | None, str | None]:
+    """Split ``evModel`` into (make, model): devices show "FH Electric" by "Volvo"."""
+    words = (ev_model or "").split()
+    if not words:
+        return None, None
+    text = " ".join(words)
+    for make in MULTI_WORD_MAKES:
+        if text.casefold().startswith(make.casefold() + " "):
+            return text[: len(make)], text[len(make) + 1 :]
+    if len(words) < 2 or not words[0][0].isalpha():
+        return None, text
+    return words[0], " ".join(words[1:])
 
 
 def parse_depots(payload: Payload) -> tuple[str, ...]:
@@ -405,6 +436,7 @@ class ChargEyeClient(Provider):
 
     name: ClassVar[str] = "chargeye"
     title: ClassVar[str] = "Kempower ChargEye"
+    api_name: ClassVar[str | None] = "ChargEye Vehicles API"
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", default="https://kempower.io/api", url=True),
         ConfigField(key="refresh_token", secret=True),
@@ -421,6 +453,7 @@ class ChargEyeClient(Provider):
     )
     """No live telemetry: the state is what the plan says for now."""
     default_scan_interval: ClassVar[timedelta] = timedelta(minutes=5)
+    state_from_plans: ClassVar[bool] = True
     min_scan_interval: ClassVar[timedelta] = timedelta(minutes=1)
     uses_access_token: ClassVar[bool] = True
 
@@ -521,6 +554,7 @@ class ChargEyeClient(Provider):
             vehicle=Vehicle(
                 id=record.id,
                 name=record.name,
+                make=record.make,
                 model=record.model,
                 vin=record.vin,
                 capabilities=self._capabilities(record.id),

@@ -466,6 +466,7 @@ class EvEnergyClient(Provider):
 
     name: ClassVar[str] = "evenergy"
     title: ClassVar[str] = "ev.energy"
+    api_name: ClassVar[str | None] = "ev.energy API v2"
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", default="https://api.ev.energy/v2", url=True),
         ConfigField(key="client_id", account=True),

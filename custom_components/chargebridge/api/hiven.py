@@ -133,6 +133,7 @@ class HivenClient(Provider):
 
     name: ClassVar[str] = "hiven"
     title: ClassVar[str] = "Hiven"
+    api_name: ClassVar[str | None] = "Hiven API"
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", default="https://api.hiven.energy", url=True),
         ConfigField(key="api_key", secret=True),
@@ -141,6 +142,7 @@ class HivenClient(Provider):
     default_scan_interval: ClassVar[timedelta] = DEFAULT_SCAN_INTERVAL
     min_scan_interval: ClassVar[timedelta] = MIN_SCAN_INTERVAL
     uses_access_token: ClassVar[bool] = False
+    state_per_vehicle: ClassVar[bool] = True
 
     api_key: str = field(repr=False)
     user_id: str

@@ -454,6 +454,7 @@ class JedlixClient(Provider):
 
     name: ClassVar[str] = NAME
     title: ClassVar[str] = "Jedlix"
+    api_name: ClassVar[str | None] = "Jedlix Smart Charging API v2"
     message_types: ClassVar[tuple[str, ...]] = tuple(INFORMATIONAL_MESSAGES.values())
     config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(key="api_url", url=True),

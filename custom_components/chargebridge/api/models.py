@@ -414,6 +414,25 @@ class Fleet:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FleetRead:
+    """What one refresh reads; the default reads everything.
+
+    Where a provider needs a request per car for its state (``Provider.state_per_vehicle``)
+    each car can be read at its own pace: ``vehicles`` names the cars read this time, the
+    others show what their last read said. ``account_list`` False shows the last list
+    again instead of reading it, where the list carries only the fleet and preferences.
+    A car never read yet, or whose last read failed, is always read.
+    """
+
+    account_list: bool = True
+    vehicles: frozenset[str] | None = None
+    """None: every car."""
+
+
+FULL_READ = FleetRead()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Account:
     """A stable identity for the config entry: never a secret."""
 
