@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from tests.simulator.process import SimulatorProcess
 from tests.smoke.__main__ import (
     free_port,
     seed as develop_seed,  # scripts/develop_seed.py, by path
+    stop_process,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,18 +68,6 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
             pass
         time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Stop a process we started: SIGTERM, then SIGKILL after timeout seconds."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def http_json(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
@@ -202,4 +190,4 @@ def home_assistant(
             _wait_http(f"{url}/manifest.json", process, timeout=start_timeout)
             yield HomeAssistant(url, config_dir, process, version)
         finally:
-            _stop(process)
+            stop_process(process)

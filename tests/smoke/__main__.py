@@ -131,6 +131,24 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
+def stop_process(
+    process: subprocess.Popen[bytes], timeout: float = STEP_TIMEOUT
+) -> int | None:
+    """Stop a process cleanly (SIGTERM), killing it after ``timeout`` seconds.
+
+    Return its exit status, None when it had to be killed.
+    """
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None
+    return process.returncode
+
+
 class SmokeError(Exception):
     """A step failed so that the next ones cannot run."""
 
@@ -182,15 +200,7 @@ class Smoke:
 
     def stop(self, process: subprocess.Popen[bytes]) -> int | None:
         """Stop a process cleanly (SIGTERM), killing it after STEP_TIMEOUT."""
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STEP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                return None
-        return process.returncode
+        return stop_process(process)
 
     def stop_all(self) -> None:
         """Stop whatever is still running (newest first)."""
