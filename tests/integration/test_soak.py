@@ -87,6 +87,18 @@ the coordinator's ``last_exception`` keeps the frames of the last failed refresh
 them the fleet it replaced) and a few timers and weak references. A leak of one object per
 refresh adds ~260 over those 22 hours (polls every 5 minutes) and fails.
 """
+PLAN_DATA_GROWTH = 3 * VEHICLES
+PLAN_DATA = frozenset(
+    {
+        "custom_components.chargebridge.api.chargeye_plan.PlanSegment",
+        "custom_components.chargebridge.api.chargeye_recurrence.Window",
+    }
+)
+"""ChargEye's plans are data: each holds a few segments and recurrence windows, and how
+many plans the depots serve depends on the hour (the end of the day plans more than hour
+2: 147 more segments with 100 vehicles, a few more when the machine is busy and fault
+timing shifts). Their count follows the plans served, not the refreshes; they may grow
+by up to three per vehicle."""
 MAX_TRACED_GROWTH = 1024 * 1024
 """Traced bytes (allocated outside the test and the simulator) may grow by this much.
 
@@ -807,7 +819,11 @@ async def test_soak(
     )
     assert not soak.unexpected_logs, "\n".join(soak.unexpected_logs[:20])
     assert traced_growth < MAX_TRACED_GROWTH, f"traced memory grew {traced_growth} B"
-    too_many = {name: n for name, n in objects_grown.items() if n > MAX_OBJECT_GROWTH}
+    too_many = {
+        name: n
+        for name, n in objects_grown.items()
+        if n > (PLAN_DATA_GROWTH if name in PLAN_DATA else MAX_OBJECT_GROWTH)
+    }
     assert not too_many, f"objects grew: {too_many}"
     assert soak.writes_applied > 0
     assert soak.writes_refused > 0
