@@ -11,6 +11,7 @@ from homeassistant.components.calendar import (
     CalendarEvent,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Feature
@@ -58,13 +59,18 @@ async def async_setup_entry(
     )
 
 
-def _event(period: ChargingPeriod) -> CalendarEvent:
-    """Show one planned period as an event."""
+def _event(period: ChargingPeriod, car: str) -> CalendarEvent:
+    """Show one planned period as an event; the description names the car.
+
+    The calendar panel shows every car's events in one list under the same summary:
+    the car's name says whose charging it is.
+    """
+    details = period_description(period)
     return CalendarEvent(
         start=period.start,
         end=period.end,
         summary=EVENT_SUMMARY,
-        description=period_description(period),
+        description=car if details is None else f"{car}: {details}",
     )
 
 
@@ -82,7 +88,16 @@ class ChargeBridgeCalendarEntity(ChargeBridgeEntity, CalendarEntity):
         if not self.available:
             return None
         period = current_or_next_period(self.snapshot)
-        return None if period is None else _event(period)
+        return None if period is None else _event(period, self._car_name())
+
+    def _car_name(self) -> str:
+        """Return the car's name as the user sees it: their own name for the device first."""
+        if self.registry_entry is not None and self.registry_entry.device_id:
+            device = dr.async_get(self.hass).async_get(self.registry_entry.device_id)
+            name = device and (device.name_by_user or device.name)
+            if name:
+                return name
+        return self.snapshot.vehicle.name
 
     async def async_get_events(
         self, hass: HomeAssistant, start_date: datetime, end_date: datetime
@@ -90,8 +105,9 @@ class ChargeBridgeCalendarEntity(ChargeBridgeEntity, CalendarEntity):
         """Return the planned periods that overlap the window."""
         if not self.available:
             return []
+        car = self._car_name()
         return [
-            _event(period)
+            _event(period, car)
             for period in planned_periods(self.snapshot)
             if period.start < end_date and period.end > start_date
         ]

@@ -86,6 +86,14 @@ class PlanView:
         )
         self.end = entity_id(hass, "sensor", provider, f"{vehicle_id}_next_charge_end")
 
+    def car(self) -> str:
+        """Return the name of the car's device, as the calendar's events name it."""
+        entry = er.async_get(self.hass).async_get(self.calendar)
+        assert entry is not None and entry.device_id is not None
+        device = dr.async_get(self.hass).async_get(entry.device_id)
+        assert device is not None and device.name is not None
+        return device.name_by_user or device.name
+
     def state(self, entity: str) -> str:
         """Return an entity's state."""
         state = self.hass.states.get(entity)
@@ -217,8 +225,8 @@ async def test_hiven_calendar_is_the_plan(
     assert await view.event_periods() == periods
     events = await view.events()
     assert {event["summary"] for event in events} == {"Planned charging"}
-    # Hiven says when, not how much.
-    assert all("description" not in event for event in events)
+    # Hiven says when, not how much: the description names the car only.
+    assert {event["description"] for event in events} == {view.car()}
     assert view.dispatches() == [
         {
             "start": dt_util.as_local(start).isoformat(),
@@ -320,7 +328,9 @@ async def test_chargeye_calendar_and_boundaries(
         inside = [slot for slot in slots if start <= slot.start < end]
         energy = sum(slot.energy_wh or 0 for slot in inside) / 1000
         power = max(slot.power_w or 0 for slot in inside) / 1000
-        assert event["description"] == f"{round(energy, 3):g} kWh, up to {power:g} kW"
+        assert event["description"] == (
+            f"{view.car()}: {round(energy, 3):g} kWh, up to {power:g} kW"
+        )
     dispatches = view.dispatches()
     assert [dispatch["charge_in_kwh"] for dispatch in dispatches] == [
         round(
@@ -554,8 +564,8 @@ async def test_evenergy_calendar_is_the_sub_session_schedule(
     view = PlanView(hass, "evenergy", car.id)
     assert await view.event_periods() == periods
     assert plan_periods(init_integration, car.id) == periods
-    # ev.energy states the current only: no energy, no description.
-    assert all("description" not in event for event in await view.events())
+    # ev.energy states the current only: the description names the car only.
+    assert {event["description"] for event in await view.events()} == {view.car()}
     assert [d["charge_in_kwh"] for d in view.dispatches()] == [None] * len(periods)
     view.shows_next(periods[0])
 
