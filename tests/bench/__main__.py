@@ -84,9 +84,15 @@ async def _bench_hass() -> AsyncIterator[Any]:
     # a plain resolver instead of Home Assistant's mDNS one (the simulator is 127.0.0.1).
     resolver = ThreadedResolver()
     resolver.real_close = resolver.close  # type: ignore[attr-defined]
-    with patch(
-        "homeassistant.helpers.aiohttp_client._async_make_resolver",
-        return_value=resolver,
+    # What the disable_http_server fixture does: calendar needs http, which would bind
+    # port 8123 (and fail while another Home Assistant holds it).
+    with (
+        patch(
+            "homeassistant.helpers.aiohttp_client._async_make_resolver",
+            return_value=resolver,
+        ),
+        patch("homeassistant.components.http.HomeAssistantHTTP.async_bind"),
+        patch("homeassistant.components.http.HomeAssistantHTTP.start"),
     ):
         async with async_test_home_assistant() as hass:
             # What the enable_custom_integrations fixture does: load custom_components/.

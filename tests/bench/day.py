@@ -324,8 +324,8 @@ def day_row(adaptive: DayRun, fixed: DayRun) -> dict[str, str]:
     return {
         "provider": adaptive.provider,
         "vehicles": str(adaptive.vehicles),
-        "req/car/day fixed": f"{fixed.requests_per_vehicle_day:.0f}",
-        "req/car/day adaptive": f"{adaptive.requests_per_vehicle_day:.0f}",
+        "req/car/day fixed": _count(fixed.requests_per_vehicle_day),
+        "req/car/day adaptive": _count(adaptive.requests_per_vehicle_day),
         "ratio": f"{_ratio(adaptive, fixed):.2f}",
         "lag mean s fixed": _seconds(fixed.mean_lag_s, fixed),
         "lag mean s adaptive": _seconds(adaptive.mean_lag_s, adaptive),
@@ -372,6 +372,11 @@ def _wall_clock() -> float:
     module's reference to the real function.
     """
     return freezegun.api.real_perf_counter()
+
+
+def _count(value: float) -> str:
+    """Whole numbers, with a decimal below 100 (ChargEye's are single digits)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def _ratio(adaptive: DayRun, fixed: DayRun) -> float:
