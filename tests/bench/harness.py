@@ -485,8 +485,12 @@ COLUMNS: dict[str, str] = {
 
 def format_table(measurements: list[Measurement]) -> str:
     """Return a Markdown table, one row per fleet size."""
-    rows = [measurement.row() for measurement in measurements]
-    titles = list(COLUMNS)
+    return markdown_table([measurement.row() for measurement in measurements])
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    """Return rows (column title -> text, every row the same titles) as a Markdown table."""
+    titles = list(rows[0])
     widths = {
         title: max(len(title), *(len(row[title]) for row in rows)) for title in titles
     }
