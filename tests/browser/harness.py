@@ -105,6 +105,23 @@ def simulator() -> Iterator[Simulator]:
         yield Simulator(process.url)
 
 
+def _wait_started(hass: HomeAssistant, deadline: float) -> None:
+    """Wait until Home Assistant has started all it loads (core state RUNNING).
+
+    The HTTP server answers long before: on a first start (nothing compiled yet) the
+    frontend then shows "Loading..." for a minute or more, as a user would see it too.
+    """
+    token = hass.token()
+    while time.monotonic() < deadline:
+        if hass.process.poll() is not None:
+            raise RuntimeError(f"hass exited with {hass.process.returncode}")
+        config = http_json("GET", f"{hass.url}/api/config", token=token)
+        if config.get("state") == "RUNNING":
+            return
+        time.sleep(1)
+    raise TimeoutError(f"Home Assistant at {hass.url} did not finish starting")
+
+
 @dataclass
 class HomeAssistant:
     """A `hass` process serving config_dir on url."""
@@ -187,7 +204,10 @@ def home_assistant(
         )
         try:
             url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + start_timeout
             _wait_http(f"{url}/manifest.json", process, timeout=start_timeout)
-            yield HomeAssistant(url, config_dir, process, version)
+            running = HomeAssistant(url, config_dir, process, version)
+            _wait_started(running, deadline)
+            yield running
         finally:
             stop_process(process)
