@@ -43,6 +43,8 @@ LIST_READ_INTERVAL = timedelta(minutes=30)
 """Where the list carries only the fleet and preferences, it is read at most this often."""
 PLAN_LEAD = timedelta(minutes=1)
 """A car waiting for its plan is read this long before the plan's next period starts."""
+ANSWER_MARGIN = timedelta(seconds=1)
+"""A "last heard from the car" this close to the read is taken for the answer's own time."""
 DUE_TOLERANCE = timedelta(seconds=5)
 """Cars due this soon after a refresh are read by it, not by one of their own."""
 
@@ -55,9 +57,18 @@ class Rhythm:
         default_factory=lambda: deque(maxlen=RHYTHM_HISTORY)
     )
 
-    def observe(self, updated_at: datetime | None) -> bool:
-        """Note the time the cloud last heard from the car; True when it is new."""
-        if updated_at is None or (self.updates and updated_at <= self.updates[-1]):
+    def observe(self, updated_at: datetime | None, read_at: datetime) -> bool:
+        """Note the time the cloud last heard from the car; True when it is new.
+
+        A time at or after the read began (give or take ANSWER_MARGIN) is when the
+        provider answered, not when it heard from the car: it teaches no rhythm, and the
+        car keeps being read at the user's interval.
+        """
+        if (
+            updated_at is None
+            or updated_at >= read_at - ANSWER_MARGIN
+            or (self.updates and updated_at <= self.updates[-1])
+        ):
             return False
         self.updates.append(updated_at)
         return True
@@ -278,7 +289,7 @@ class FleetCadence:
                 or pace.last_read is None
             ):
                 continue
-            pace.rhythm.observe(snapshot.state.updated_at)
+            pace.rhythm.observe(snapshot.state.updated_at, now)
             pace.last_read = now
             if self.telemetry:
                 pace.due, pace.reason = car_due(

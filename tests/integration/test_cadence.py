@@ -38,6 +38,8 @@ T0 = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
 SCAN = timedelta(minutes=5)
 MINIMUM = timedelta(minutes=1)
 NOTHING = Capabilities(features=frozenset())
+LATER = T0 + timedelta(days=1)
+"""When the test's reads happen: after every update they see."""
 
 
 def car(
@@ -70,7 +72,7 @@ def learned(period: timedelta, updates: int = 4, *, jitter_s: float = 0) -> Rhyt
     rhythm = Rhythm()
     for index in range(updates):
         late = timedelta(seconds=jitter_s if index % 2 else 0)
-        rhythm.observe(T0 + period * index + late)
+        rhythm.observe(T0 + period * index + late, LATER)
     return rhythm
 
 
@@ -83,9 +85,11 @@ def test_rhythm_is_learned_after_four_updates() -> None:
 def test_rhythm_ignores_repeated_and_older_times() -> None:
     """Reading between two updates shows the same time again: nothing new to learn."""
     rhythm = learned(timedelta(minutes=3))
-    assert not rhythm.observe(rhythm.last_update)
-    assert not rhythm.observe(T0)
-    assert not rhythm.observe(None)
+    assert not rhythm.observe(rhythm.last_update, LATER)
+    assert not rhythm.observe(T0, LATER)
+    assert not rhythm.observe(None, LATER)
+    # The provider's answer time, not the car's: nothing to learn either.
+    assert not rhythm.observe(LATER, LATER)
     assert rhythm.period == timedelta(minutes=3)
 
 
@@ -93,7 +97,7 @@ def test_rhythm_counts_missed_updates() -> None:
     """A slow read that saw one update in two still learns the cloud's period."""
     rhythm = Rhythm()
     for minutes in (0, 10, 20, 25, 30):
-        rhythm.observe(T0 + timedelta(minutes=minutes))
+        rhythm.observe(T0 + timedelta(minutes=minutes), LATER)
     assert rhythm.period == timedelta(minutes=5)
 
 
@@ -101,7 +105,7 @@ def test_irregular_updates_have_no_rhythm() -> None:
     """Updates that stray more than a quarter of the period: no rhythm, fixed reads."""
     rhythm = Rhythm()
     for minutes in (0, 4, 13, 15, 25):
-        rhythm.observe(T0 + timedelta(minutes=minutes))
+        rhythm.observe(T0 + timedelta(minutes=minutes), LATER)
     assert rhythm.period is None
     assert rhythm.jitter == timedelta(0)
 
@@ -311,7 +315,8 @@ def test_fleet_cadence_reads_a_written_car_soon() -> None:
 def test_fleet_cadence_forgets_gone_cars_and_shows_diagnostics() -> None:
     """A car no longer listed is forgotten; diagnostics show each car's pace."""
     cadence = FleetCadence(per_vehicle=False)
-    fleet = Fleet(vehicles={"car": car(ChargingStatus.CHARGING, updated_at=T0)})
+    heard = T0 - timedelta(minutes=1)
+    fleet = Fleet(vehicles={"car": car(ChargingStatus.CHARGING, updated_at=heard)})
     cadence.observe(
         fleet, FleetRead(), now=T0, scan_interval=SCAN, minimum=MINIMUM, fixed=SCAN
     )
@@ -323,7 +328,7 @@ def test_fleet_cadence_forgets_gone_cars_and_shows_diagnostics() -> None:
             "next_read": (T0 + SCAN).isoformat(),
             "cloud_period_s": None,
             "cloud_jitter_s": 0.0,
-            "last_cloud_update": T0.isoformat(),
+            "last_cloud_update": heard.isoformat(),
         }
     }
     cadence.observe(

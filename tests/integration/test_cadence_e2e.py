@@ -216,3 +216,38 @@ async def test_manual_refresh_reads_everything(
     assert list_reads(sim) == 1
     for vehicle in sim.hiven.fleet:
         assert status_reads(sim, vehicle) == 1
+
+
+@pytest.mark.parametrize("provider", ["hiven"])
+async def test_timestamp_of_the_answer_falls_back_to_the_scan_interval(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """A status timestamp that is only the answer's time teaches no rhythm of the cloud.
+
+    The document does not say what Hiven's ``timestamp`` is. Read as the answer's time,
+    it moves with every read: the car is then read at the user's interval, as before the
+    cadence, and each cloud update still shows within that interval.
+    """
+    charging, *parked = list(sim.hiven.fleet)
+    charge_for_hours(charging)
+    for vehicle in parked:
+        park(vehicle)
+    sim.set_variants("hiven", {"status_timestamp_is_response_time": True})
+    sim.set_telemetry("hiven", 600, jitter=0.05)
+    await travel(hass, init_integration, advance, 3600)
+    start = dt_util.utcnow()
+    sim.requests.clear()
+    reads: list[datetime] = []
+    for _ in range(int(2 * 3600 // STEP)):
+        before = status_reads(sim, charging)
+        await advance(STEP)
+        if status_reads(sim, charging) > before:
+            reads.append(dt_util.utcnow())
+    gaps = [b - a for a, b in zip([start, *reads], reads, strict=False)]
+    assert gaps
+    assert max(gaps) <= timedelta(minutes=5, seconds=STEP)
+    assert len(reads) <= 2 * 3600 // (5 * 60) + 2

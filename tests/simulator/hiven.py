@@ -72,6 +72,11 @@ VARIANTS: Final = {
         '("ms") in a string (the document types them "<string>"); null: ISO 8601',
         lambda value: value in (None, "s", "ms"),
     ),
+    "status_timestamp_is_response_time": Variant(
+        "the status timestamp is when Hiven answered, not when it last heard from the car "
+        '(the document types it "<string>" and says no more)',
+        is_bool,
+    ),
 }
 """Readings the document permits that clients need not expect (core.Variant)."""
 
@@ -211,6 +216,8 @@ class State:
         self.other_location_id = stable_uuid(NAME, sim.seed, "other-location")
         self.strict_preferences = False
         self.epoch_timestamps: str | None = None
+        self.status_timestamp_is_response_time = False
+        """Whether the status ``timestamp`` is the answer's time, not the capture's."""
         """``"s"`` or ``"ms"``: createdAt and the status timestamp as epoch strings."""
         """Validate ev-preferences writes the strict way (see the module docstring)."""
         self._created = sim.clock.now() - timedelta(days=90)
@@ -486,10 +493,15 @@ class State:
     def status_json(self, vehicle: SimVehicle) -> dict[str, Any]:
         """GET /v1/hiven/devices/:id/status: the telemetry as Hiven last captured it."""
         info = self.vehicles[vehicle.id]
+        answered = vehicle.last_sampled
         vehicle = vehicle.reported
         return {
             "id": vehicle.id,
-            "timestamp": self.timestamp(vehicle.last_sampled),
+            "timestamp": self.timestamp(
+                answered
+                if self.status_timestamp_is_response_time
+                else vehicle.last_sampled
+            ),
             "soc": round(vehicle.soc, 1),
             "range": round(vehicle.range_km, 1),
             "chargingStatus": self.charging_status(vehicle),
