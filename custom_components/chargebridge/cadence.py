@@ -34,7 +34,7 @@ RHYTHM_TOLERANCE = 0.25
 PUBLISH_MARGIN = timedelta(seconds=10)
 """Read this long after the expected update (plus the jitter seen): the cloud may publish
 its update a little after the time it stamps on it."""
-JITTER_ALLOWANCE = 1.5
+JITTER_ALLOWANCE = 1.0
 """Wait this many times the jitter seen past the expected update: the few intervals seen
 rarely show the cloud's whole spread, and a read that comes too early costs another."""
 IDLE_READ_INTERVAL = timedelta(minutes=30)
@@ -47,6 +47,14 @@ ANSWER_MARGIN = timedelta(seconds=1)
 """A "last heard from the car" this close to the read is taken for the answer's own time."""
 DUE_TOLERANCE = timedelta(seconds=5)
 """Cars due this soon after a refresh are read by it, not by one of their own."""
+REFRESH_SPACING = timedelta(seconds=15)
+"""Where each car has requests of its own, refreshes for different cars may come this
+close; each car is still read at most once per the provider's minimum interval."""
+DETAILS_READ_INTERVAL = timedelta(hours=3)
+"""Where the list carries every car's state, a plugged-in car's details kept between reads
+(charge settings, plans) are re-read for their age at most this often; a change (a write,
+plugging in, a new charging state) re-reads them at once. An unplugged car's wait for its
+plug-in: that is when they matter again."""
 
 
 @dataclass
@@ -56,6 +64,10 @@ class Rhythm:
     updates: deque[datetime] = field(
         default_factory=lambda: deque(maxlen=RHYTHM_HISTORY)
     )
+    learned: float | None = None
+    """The last period learned from updates seen one after another (seconds): while the
+    car is read slowly (parked, waiting for its plan) the updates seen are several periods
+    apart, and this period still tells them apart, so charging starts with it known."""
 
     def observe(self, updated_at: datetime | None, read_at: datetime) -> bool:
         """Note the time the cloud last heard from the car; True when it is new.
@@ -71,6 +83,7 @@ class Rhythm:
         ):
             return False
         self.updates.append(updated_at)
+        self._fit()  # Learns the period while the updates show it.
         return True
 
     @property
@@ -87,24 +100,22 @@ class Rhythm:
         fit (a whole number of units, give or take RHYTHM_TOLERANCE of one) wins, so one
         odd interval (a first update after the car woke) neither spoils the rhythm nor
         counts in it. A unit needs DIRECT_INTERVALS intervals of exactly one period: a
-        short unit fits any times as multiples. None: no rhythm.
+        short unit fits any times as multiples. The period learned before is tried first
+        and needs none: a car read slowly sees updates several periods apart, which would
+        otherwise pass for a slow rhythm of their own. None: no rhythm.
         """
         raw = [(b - a).total_seconds() for a, b in pairwise(self.updates)]
         if len(raw) < RHYTHM_MIN_INTERVALS:
             return None
+        if self.learned is not None:
+            fit = _fit_unit(raw, self.learned, direct_needed=0)
+            if fit is not None:
+                return fit
         for unit in sorted(raw):
-            spans = [(value, max(1, round(value / unit))) for value in raw]
-            fitting = [
-                (value, n)
-                for value, n in spans
-                if abs(value - n * unit) <= RHYTHM_TOLERANCE * unit
-            ]
-            direct = sum(1 for _, n in fitting if n == 1)
-            if 3 * len(fitting) < 2 * len(raw) or direct < DIRECT_INTERVALS:
-                continue
-            period = sum(value for value, _ in fitting) / sum(n for _, n in fitting)
-            jitter = max(abs(value / n - period) for value, n in fitting)
-            return period, jitter
+            fit = _fit_unit(raw, unit, direct_needed=DIRECT_INTERVALS)
+            if fit is not None:
+                self.learned = fit[0]
+                return fit
         return None
 
     @property
@@ -122,6 +133,24 @@ class Rhythm:
         """How far the fitting intervals strayed from the period (zero while unknown)."""
         fit = self._fit()
         return timedelta(0) if fit is None else timedelta(seconds=fit[1])
+
+
+def _fit_unit(
+    raw: list[float], unit: float, *, direct_needed: int
+) -> tuple[float, float] | None:
+    """Fit the intervals to ``unit``: the period and jitter, or None if too few fit."""
+    spans = [(value, max(1, round(value / unit))) for value in raw]
+    fitting = [
+        (value, n)
+        for value, n in spans
+        if abs(value - n * unit) <= RHYTHM_TOLERANCE * unit
+    ]
+    direct = sum(1 for _, n in fitting if n == 1)
+    if 3 * len(fitting) < 2 * len(raw) or direct < direct_needed:
+        return None
+    period = sum(value for value, _ in fitting) / sum(n for _, n in fitting)
+    jitter = max(abs(value / n - period) for value, n in fitting)
+    return period, jitter
 
 
 def is_charging(snapshot: VehicleSnapshot) -> bool:
@@ -204,21 +233,37 @@ def car_due(
     return align_to(due, now, scan_interval, slack), "rhythm"
 
 
-def plan_due(
-    snapshot: VehicleSnapshot, *, now: datetime, interval: timedelta
-) -> tuple[datetime, str]:
-    """Return when a car whose state is its plan (no telemetry) should next be read.
+def next_boundary(snapshot: VehicleSnapshot, now: datetime) -> datetime | None:
+    """Return when a car whose state is its plan next changes (None: no plan ahead).
 
-    At the account's interval, and just after a planned period starts or ends: that is
-    when what the car does changes.
+    Its next period's start, or the end of the one under way.
     """
     periods = planned(snapshot, now)
-    due = now + interval
-    if periods:
-        boundary = periods[0].start if periods[0].start > now else periods[0].end
-        if boundary + PUBLISH_MARGIN < due:
-            return boundary + PUBLISH_MARGIN, "plan_boundary"
-    return due, "fixed"
+    if not periods:
+        return None
+    return periods[0].start if periods[0].start > now else periods[0].end
+
+
+def slot_read(
+    boundaries: list[datetime],
+    *,
+    now: datetime,
+    slot_end: datetime,
+    interval: timedelta,
+) -> tuple[datetime, bool]:
+    """Return when a plan-driven account is next read, and whether for a boundary.
+
+    The account's fixed clock cut into slots of ``interval``: one read per slot, at its
+    end, or earlier at the first plan boundary in it (just after, PUBLISH_MARGIN), so
+    boundary reads replace fixed ones and never add to them. A boundary passed since
+    the last read is read as the slot opens.
+    """
+    slot_start = slot_end - interval
+    ahead = [moment + PUBLISH_MARGIN for moment in boundaries]
+    first = min((moment for moment in ahead if moment > now), default=None)
+    if first is None or first >= slot_end:
+        return slot_end, False
+    return max(first, slot_start), True
 
 
 @dataclass
@@ -229,6 +274,10 @@ class CarPace:
     last_read: datetime | None = None
     due: datetime | None = None
     reason: str = "new"
+    details_read: datetime | None = None
+    """Where the list carries the state: when the car's details were last due."""
+    plugged_in: bool | None = None
+    """Whether the car was plugged in at its last read (None: not known)."""
 
 
 class FleetCadence:
@@ -236,9 +285,11 @@ class FleetCadence:
 
     ``per_vehicle`` (the provider reads each car's state with a request of its own): each
     car is read when due, the list at most every 30 minutes. Otherwise one request reads
-    every car, and the account is read when its first car is due. Without ``telemetry``
-    (the cars' state is their plans) a car is due at its plan's boundaries and at the
-    account's fixed interval.
+    every car: the account is read when its first car is due, a plugged-in car's details
+    kept between reads (charge settings, plans) are re-read for their age at most every
+    DETAILS_READ_INTERVAL, and the account's notices at most every 30 minutes. Without ``telemetry`` (the cars' state is their plans) the
+    account is read once per fixed interval, at its end or at the first plan boundary
+    in it (``slot_read``).
     """
 
     def __init__(self, *, per_vehicle: bool, telemetry: bool = True) -> None:
@@ -247,12 +298,31 @@ class FleetCadence:
         self.telemetry = telemetry
         self.cars: dict[str, CarPace] = {}
         self.list_read: datetime | None = None
+        self.slot_end: datetime | None = None
+        """Without telemetry: the end of the fixed-clock slot the next read fills."""
 
     def read_for(self, now: datetime) -> FleetRead:
         """Return what a refresh at ``now`` reads: the list if due, the cars due."""
-        if not self.per_vehicle or self.list_read is None:
+        if self.list_read is None or not self.telemetry:
             return FleetRead()
         horizon = now + DUE_TOLERANCE
+        if not self.per_vehicle:
+            due = frozenset(
+                vehicle_id
+                for vehicle_id, pace in self.cars.items()
+                if pace.details_read is None
+                or (
+                    pace.plugged_in is not False
+                    and pace.details_read + DETAILS_READ_INTERVAL <= horizon
+                )
+            )
+            notices = (
+                self.notices_read is None
+                or self.notices_read + LIST_READ_INTERVAL <= horizon
+            )
+            return FleetRead(
+                vehicles=None if len(due) == len(self.cars) else due, notices=notices
+            )
         return FleetRead(
             account_list=self.list_read + LIST_READ_INTERVAL <= horizon,
             vehicles=frozenset(
@@ -279,28 +349,59 @@ class FleetCadence:
         """
         if read.account_list or self.list_read is None:
             self.list_read = now
+        if read.notices:
+            self.notices_read = now
         for vehicle_id in self.cars.keys() - fleet.vehicles.keys():
             del self.cars[vehicle_id]
+        if not self.telemetry:
+            self._observe_plans(fleet, now=now, interval=fixed)
+            return
         for vehicle_id, snapshot in fleet.vehicles.items():
             pace = self.cars.setdefault(vehicle_id, CarPace())
-            if not (
-                read.vehicles is None
-                or vehicle_id in read.vehicles
-                or pace.last_read is None
-            ):
+            in_full = read.vehicles is None or vehicle_id in read.vehicles
+            if in_full:
+                pace.details_read = now
+            if self.per_vehicle and not in_full and pace.last_read is not None:
                 continue
             pace.rhythm.observe(snapshot.state.updated_at, now)
             pace.last_read = now
-            if self.telemetry:
-                pace.due, pace.reason = car_due(
-                    snapshot,
-                    pace.rhythm,
-                    now=now,
-                    scan_interval=scan_interval,
-                    minimum=minimum,
-                )
-            else:
-                pace.due, pace.reason = plan_due(snapshot, now=now, interval=fixed)
+            pace.plugged_in = is_plugged_in(snapshot)
+            pace.due, pace.reason = car_due(
+                snapshot,
+                pace.rhythm,
+                now=now,
+                scan_interval=scan_interval,
+                minimum=minimum,
+            )
+
+    def _observe_plans(
+        self, fleet: Fleet, *, now: datetime, interval: timedelta
+    ) -> None:
+        """Plan the next read of an account whose cars' state is their plans."""
+        if self.slot_end is None or now > self.slot_end + DUE_TOLERANCE:
+            self.slot_end = now
+        self.slot_end += interval
+        boundaries = {
+            vehicle_id: next_boundary(snapshot, now)
+            for vehicle_id, snapshot in fleet.vehicles.items()
+        }
+        due, at_boundary = slot_read(
+            [moment for moment in boundaries.values() if moment is not None],
+            now=now,
+            slot_end=self.slot_end,
+            interval=interval,
+        )
+        for vehicle_id, boundary in boundaries.items():
+            pace = self.cars.setdefault(vehicle_id, CarPace())
+            pace.last_read = now
+            pace.due = due
+            pace.reason = (
+                "plan_boundary"
+                if at_boundary
+                and boundary is not None
+                and boundary + PUBLISH_MARGIN <= due
+                else "fixed"
+            )
 
     def written(self, vehicle_id: str, now: datetime, minimum: timedelta) -> None:
         """Read a car again soon after a write, to show what the write did."""

@@ -30,7 +30,7 @@ from .api import (
     ProviderRateLimitError,
     ProviderValueError,
 )
-from .cadence import FleetCadence
+from .cadence import REFRESH_SPACING, FleetCadence
 from .compat import update_failed
 from .const import CONF_SCAN_INTERVAL, DOMAIN, LOGGER
 from .helpers import error_translation, provider_errors
@@ -215,14 +215,17 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
     def _until_next_read(self) -> timedelta:
         """Return the wait until the next car (or list) is due; within the budget.
 
-        Never sooner than the provider's minimum interval: cars due close together
-        share a refresh.
+        A read of the whole account comes at most once per the provider's minimum
+        interval. Where each car has requests of its own, refreshes for different cars
+        may come closer (REFRESH_SPACING; each car keeps the minimum): cars due close
+        together share a refresh.
         """
         due = self.cadence.next_due()
         wait = self.pacer.scan_interval if due is None else due - dt_util.utcnow()
+        spacing = REFRESH_SPACING if self.cadence.per_vehicle else self.pacer.minimum
         return max(
             wait,
-            self.pacer.minimum,
+            spacing,
             self.pacer.budget(self.client.rate_limit) or timedelta(0),
         )
 

@@ -652,7 +652,7 @@ class _ListedClient(_TokenClient):
             state=VehicleState(state_of_charge=item.opt_float("soc")),
         )
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
         return snapshot.vehicle.id in self.enrichment
 
     async def _async_enrich(

@@ -17,10 +17,12 @@ world, and prints both side by side.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 import math
+import re
 import statistics
 from typing import Any, Protocol, Self
 from unittest.mock import patch
@@ -52,6 +54,8 @@ SHOWN_TOLERANCE = timedelta(seconds=1)
 """A provider may stamp a capture to the millisecond or second below it (Hiven: ms)."""
 TAIL = timedelta(hours=1)
 """Captures this close to the end are not measured: they may not be due for a read yet."""
+ID_IN_PATH = re.compile(r"/(?!v\d+(?:/|$))[^/]*\d[^/]*(?=/|$)")
+"""A path segment with a digit in it (a version like v2 aside) is an id."""
 SETTLE = timedelta(hours=1)
 """The simulated world runs this long before the day starts (see day_simulator)."""
 P95 = 0.95
@@ -105,6 +109,8 @@ class DayRun:
     """Whether the provider's cloud reports telemetry (ChargEye reports plans)."""
     refreshes: int = 0
     wall_s: float = 0.0
+    paths: dict[str, int] = field(default_factory=dict)
+    """Requests per method and path (ids left out): where the requests went."""
 
     @property
     def requests_per_vehicle_day(self) -> float:
@@ -265,6 +271,12 @@ async def run_day(
         finally:
             loop.slow_callback_duration = slow
         result.requests = sim.requests.count(provider=provider)
+        result.paths = dict(
+            Counter(
+                f"{request.method} {re.sub(ID_IN_PATH, '/{id}', request.path)}"
+                for request in sim.requests.filter(provider=provider)
+            ).most_common()
+        )
         remove()
         await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()

@@ -23,6 +23,7 @@ from custom_components.chargebridge.api import (
 )
 from custom_components.chargebridge.api.errors import ProviderResponseError
 from custom_components.chargebridge.cadence import (
+    DETAILS_READ_INTERVAL,
     IDLE_READ_INTERVAL,
     LIST_READ_INTERVAL,
     PLAN_LEAD,
@@ -31,7 +32,8 @@ from custom_components.chargebridge.cadence import (
     Rhythm,
     align_to,
     car_due,
-    plan_due,
+    next_boundary,
+    slot_read,
 )
 
 T0 = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
@@ -99,6 +101,23 @@ def test_rhythm_counts_missed_updates() -> None:
     for minutes in (0, 10, 20, 25, 30):
         rhythm.observe(T0 + timedelta(minutes=minutes), LATER)
     assert rhythm.period == timedelta(minutes=5)
+
+
+def test_learned_period_survives_slow_reads() -> None:
+    """Read half-hourly while parked, a car still has the 5-minute rhythm it had."""
+    rhythm = learned(timedelta(minutes=5))
+    start = T0 + timedelta(minutes=15)
+    for index, drift in enumerate((20, -15, 25, 0, -20, 10)):
+        rhythm.observe(
+            start + timedelta(minutes=30 * (index + 1), seconds=drift), LATER
+        )
+    assert rhythm.period is not None
+    assert abs(rhythm.period - timedelta(minutes=5)) <= timedelta(seconds=10)
+    # Without the period learned before, the same slow reads show no 5-minute rhythm.
+    fresh = Rhythm()
+    for update in rhythm.updates:
+        fresh.observe(update, LATER)
+    assert fresh.period != rhythm.period
 
 
 def test_irregular_updates_have_no_rhythm() -> None:
@@ -260,19 +279,57 @@ def test_plan_car_is_read_at_its_boundaries() -> None:
     """A car whose state is its plan: just after its period starts, and ends."""
     start = T0 + timedelta(minutes=2)
     snapshot = car(ChargingStatus.PLUGGED_IN, slots=((start, start + SCAN * 6),))
-    assert plan_due(snapshot, now=T0, interval=SCAN) == (
-        start + PUBLISH_MARGIN,
-        "plan_boundary",
-    )
+    assert next_boundary(snapshot, T0) == start
     inside = start + timedelta(minutes=28)
-    assert plan_due(snapshot, now=inside, interval=SCAN) == (
-        start + SCAN * 6 + PUBLISH_MARGIN,
-        "plan_boundary",
+    assert next_boundary(snapshot, inside) == start + SCAN * 6
+    assert next_boundary(car(ChargingStatus.DISCONNECTED), T0) is None
+
+
+def test_slot_read_moves_the_fixed_read_to_a_boundary_instead_of_adding_one() -> None:
+    """One read per fixed slot: at its end, or at its first boundary; a passed one at once."""
+    slot_end = T0 + SCAN
+    assert slot_read([], now=T0, slot_end=slot_end, interval=SCAN) == (slot_end, False)
+    boundary = T0 + timedelta(minutes=2)
+    assert slot_read([boundary], now=T0, slot_end=slot_end, interval=SCAN) == (
+        boundary + PUBLISH_MARGIN,
+        True,
     )
-    assert plan_due(car(ChargingStatus.DISCONNECTED), now=T0, interval=SCAN) == (
-        T0 + SCAN,
-        "fixed",
+    # A boundary after this slot waits for its own slot: this one ends as usual.
+    late = T0 + timedelta(minutes=7)
+    assert slot_read([late], now=T0, slot_end=slot_end, interval=SCAN) == (
+        slot_end,
+        False,
     )
+    # A boundary the last read came too early for is read as the next slot opens.
+    assert slot_read(
+        [T0 + timedelta(minutes=3)],
+        now=T0 + timedelta(minutes=2),
+        slot_end=T0 + SCAN * 2,
+        interval=SCAN,
+    ) == (T0 + SCAN, True)
+
+
+def test_plan_account_reads_no_more_often_than_the_fixed_clock() -> None:
+    """Boundaries every 2 minutes for an hour: still one read per 5-minute slot."""
+    cadence = FleetCadence(per_vehicle=False, telemetry=False)
+    slots = tuple(
+        (T0 + timedelta(minutes=m), T0 + timedelta(minutes=m + 1))
+        for m in range(1, 60, 2)
+    )
+    fleet = Fleet(vehicles={"bus": car(ChargingStatus.PLUGGED_IN, slots=slots)})
+    now, reads, at_boundary = T0, 0, 0
+    while now < T0 + timedelta(hours=1):
+        assert cadence.read_for(now) == FleetRead()
+        cadence.observe(
+            fleet, FleetRead(), now=now, scan_interval=SCAN, minimum=MINIMUM, fixed=SCAN
+        )
+        reads += 1
+        at_boundary += cadence.cars["bus"].reason == "plan_boundary"
+        due = cadence.next_due()
+        assert due is not None and due > now
+        now = due
+    assert reads <= 12 + 1
+    assert at_boundary >= 10
 
 
 def test_fleet_cadence_reads_only_due_cars_and_the_list_half_hourly() -> None:
@@ -298,6 +355,33 @@ def test_fleet_cadence_reads_only_due_cars_and_the_list_half_hourly() -> None:
     half_hour = cadence.read_for(T0 + LIST_READ_INTERVAL)
     assert half_hour.account_list
     assert half_hour.vehicles == frozenset({"parked", "charging"})
+
+
+def test_list_account_rereads_each_cars_details_hourly() -> None:
+    """One request reads every car: a plugged-in car's details are due for their age."""
+    cadence = FleetCadence(per_vehicle=False)
+    fleet = Fleet(
+        vehicles={
+            "parked": car(ChargingStatus.DISCONNECTED, vehicle_id="parked"),
+            "charging": car(ChargingStatus.CHARGING, vehicle_id="charging"),
+        }
+    )
+    cadence.observe(
+        fleet, FleetRead(), now=T0, scan_interval=SCAN, minimum=MINIMUM, fixed=SCAN
+    )
+    read = cadence.read_for(T0 + SCAN)
+    # The list only: no car's details are due, nor the account's notices (half-hourly).
+    assert read == FleetRead(vehicles=frozenset(), notices=False)
+    assert cadence.read_for(T0 + LIST_READ_INTERVAL).notices
+    cadence.observe(
+        fleet, read, now=T0 + SCAN, scan_interval=SCAN, minimum=MINIMUM, fixed=SCAN
+    )
+    # The list read every car's state: the parked car counts as read too.
+    assert cadence.cars["parked"].last_read == T0 + SCAN
+    # Later, the plugged-in car's details are due; the parked car's wait for its plug.
+    assert cadence.read_for(T0 + DETAILS_READ_INTERVAL) == FleetRead(
+        vehicles=frozenset({"charging"})
+    )
 
 
 def test_fleet_cadence_reads_a_written_car_soon() -> None:
@@ -340,4 +424,4 @@ def test_fleet_cadence_forgets_gone_cars_and_shows_diagnostics() -> None:
         fixed=SCAN,
     )
     assert cadence.cars == {}
-    assert cadence.read_for(T0) == FleetRead()
+    assert cadence.read_for(T0 + SCAN + LIST_READ_INTERVAL) == FleetRead()

@@ -379,9 +379,16 @@ class Provider(ABC):
                 problems.extend(of_vehicle(faults, snapshot.vehicle.id))
         self._forget_gone(snapshots, unreadable)
 
-        wanted = [s for s in snapshots.values() if self._needs_enrichment(s)]
-        if read.vehicles is not None:
-            wanted = self._show_last_reads(wanted, read.vehicles, snapshots, problems)
+        due = read.vehicles
+        wanted = [
+            s
+            for s in snapshots.values()
+            if self._needs_enrichment(
+                s, by_age=self.state_per_vehicle or due is None or s.vehicle.id in due
+            )
+        ]
+        if due is not None and self.state_per_vehicle:
+            wanted = self._show_last_reads(wanted, due, snapshots, problems)
         if len(wanted) < len(snapshots):
             enriched = {snapshot.vehicle.id for snapshot in wanted}
             for vehicle_id, snapshot in snapshots.items():
@@ -409,7 +416,7 @@ class Provider(ABC):
                     )
                 snapshots[vehicle_id] = result
 
-        notices = list(await self._async_notices(problems))
+        notices = list(await self._async_notices(problems, by_age=read.notices))
         for vehicle_id, boost in self._boost.items():
             if (snapshot := snapshots.get(vehicle_id)) is not None:
                 snapshots[vehicle_id] = replace(
@@ -461,8 +468,13 @@ class Provider(ABC):
         """Return what a vehicle whose item could not be read is assumed to offer."""
         return NO_CAPABILITIES
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
-        """Tell whether a parsed vehicle needs a request of its own this refresh."""
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
+        """Tell whether a parsed vehicle needs a request of its own this refresh.
+
+        ``by_age`` False: the integration reads this car's details at its own pace and
+        they are not due; only a change (never read, a write, a changed state) makes
+        data kept from an earlier read worth reading again, not its age.
+        """
         return False
 
     async def _async_enrich_fleet(
@@ -529,9 +541,12 @@ class Provider(ABC):
         return ()
 
     async def _async_notices(
-        self, problems: list[ChargeBridgeError]
+        self, problems: list[ChargeBridgeError], *, by_age: bool
     ) -> Sequence[ProviderNotice]:
-        """Return the account's notices besides broken car links."""
+        """Return the account's notices besides broken car links.
+
+        ``by_age`` False: notices kept from an earlier read are shown again, however old.
+        """
         return ()
 
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:

@@ -569,7 +569,7 @@ class ChargEyeClient(Provider):
     def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
         return self._capabilities(vehicle_id)
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
         return True
 
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:

@@ -594,7 +594,7 @@ class EvEnergyClient(Provider):
 
     # The charging plan.
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
         """Read a plugged-in car's plan when it may have changed or is 15 minutes old."""
         if not snapshot.state.plugged_in:
             return False
@@ -603,7 +603,7 @@ class EvEnergyClient(Provider):
             plan is None
             or plan.written
             or plan.trigger != plan_trigger(snapshot)
-            or self.clock() - plan.read_at >= PLAN_MAX_AGE
+            or (by_age and self.clock() - plan.read_at >= PLAN_MAX_AGE)
         )
 
     def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:

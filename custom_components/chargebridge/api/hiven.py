@@ -198,7 +198,7 @@ class HivenClient(Provider):
     def _unreadable_capabilities(self, vehicle_id: str) -> Capabilities:
         return CAPABILITIES
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
         return True
 
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:

@@ -291,6 +291,8 @@ class ChargeSettings:
     fetched: datetime
     faults: tuple[ChargeBridgeError, ...] = ()
     """The values a lenient read could not read (reported again while cached)."""
+    plugged_in: bool | None = None
+    """Whether the car was plugged in when the fleet read them (None: not known)."""
 
     def preferences(self, boost: bool | None) -> ChargingPreferences:
         """Return the normalized preferences, with the boost state when it is known."""
@@ -659,18 +661,30 @@ class JedlixClient(Provider):
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:
         return (self._settings,)
 
-    def _needs_enrichment(self, snapshot: VehicleSnapshot) -> bool:
+    def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
+        """Read settings never read, read before the car was plugged in, or old ones.
+
+        Plugging in starts the session the departure and target are for: the moment
+        they matter, and when people set them.
+        """
         settings = self._settings.get(snapshot.vehicle.id)
         return (
             settings is None
-            or (self._listed_at or self.clock()) - settings.fetched
-            >= CHARGE_SETTINGS_MAX_AGE
+            or (snapshot.state.plugged_in is True and settings.plugged_in is False)
+            or (
+                by_age
+                and (self._listed_at or self.clock()) - settings.fetched
+                >= CHARGE_SETTINGS_MAX_AGE
+            )
         )
 
     async def _async_enrich(
         self, snapshot: VehicleSnapshot, problems: list[ChargeBridgeError]
     ) -> VehicleSnapshot:
-        await self.async_get_charge_settings(snapshot.vehicle.id, problems)
+        settings = await self.async_get_charge_settings(snapshot.vehicle.id, problems)
+        self._settings[snapshot.vehicle.id] = replace(
+            settings, plugged_in=snapshot.state.plugged_in
+        )
         return self._snapshot(snapshot.vehicle, snapshot.state)
 
     def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
@@ -694,21 +708,20 @@ class JedlixClient(Provider):
         )
 
     async def _async_notices(
-        self, problems: list[ChargeBridgeError]
+        self, problems: list[ChargeBridgeError], *, by_age: bool
     ) -> Sequence[ProviderNotice]:
-        return await self._async_cached_notices(self.clock(), problems)
+        return await self._async_cached_notices(self.clock(), problems, by_age=by_age)
 
     async def _async_cached_notices(
-        self, now: datetime, problems: list[ChargeBridgeError]
+        self, now: datetime, problems: list[ChargeBridgeError], *, by_age: bool = True
     ) -> tuple[ProviderNotice, ...]:
         """Return the messages as notices, re-read when older than MESSAGES_MAX_AGE.
 
         A failure other than auth or rate limiting keeps the previous notices and becomes a
         problem; the fleet itself is unaffected.
         """
-        if (
-            self._notices_fetched is not None
-            and now - self._notices_fetched < MESSAGES_MAX_AGE
+        if self._notices_fetched is not None and (
+            not by_age or now - self._notices_fetched < MESSAGES_MAX_AGE
         ):
             return self._notices
         try:

@@ -422,11 +422,18 @@ class FleetRead:
     others show what their last read said. ``account_list`` False shows the last list
     again instead of reading it, where the list carries only the fleet and preferences.
     A car never read yet, or whose last read failed, is always read.
+
+    Where the list carries every car's state (Jedlix, ev.energy), ``vehicles`` names the
+    cars whose details kept between reads (charge settings, plans) may be re-read because
+    of their age; the others re-read them only when something changed (a write, a new
+    plug or charging state). ``notices`` False shows the account's notices kept between
+    reads (Jedlix's messages) again, whatever their age.
     """
 
     account_list: bool = True
     vehicles: frozenset[str] | None = None
     """None: every car."""
+    notices: bool = True
 
 
 FULL_READ = FleetRead()
