@@ -292,7 +292,8 @@ class ChargeSettings:
     faults: tuple[ChargeBridgeError, ...] = ()
     """The values a lenient read could not read (reported again while cached)."""
     plugged_in: bool | None = None
-    """Whether the car was plugged in when the fleet read them (None: not known)."""
+    """Whether the car was plugged in when the fleet read them, False once it is listed
+    unplugged since (None: not known): plugging in after that reads them again."""
 
     def preferences(self, boost: bool | None) -> ChargingPreferences:
         """Return the normalized preferences, with the boost state when it is known."""
@@ -656,6 +657,9 @@ class JedlixClient(Provider):
 
     def _parse_vehicle(self, item: Payload) -> VehicleSnapshot:
         vehicle, state = parse_vehicle(item)
+        settings = self._settings.get(vehicle.id)
+        if state.plugged_in is False and settings is not None and settings.plugged_in:
+            self._settings[vehicle.id] = replace(settings, plugged_in=False)
         return self._snapshot(vehicle, state)
 
     def _vehicle_caches(self) -> Sequence[dict[str, Any]]:

@@ -1,0 +1,199 @@
+"""Each car at its own pace where one list reads every car, and where plans are the state.
+
+Jedlix and ev.energy, ChargEye: what the provider received, end to end, with time travel.
+
+The list is the state read: it comes when the first car's cloud update is due. What a
+car needs besides (charge settings, plans) changes only now and then and is not re-read
+with every list; ChargEye's plan boundaries take the place of fixed reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.chargebridge import coordinator as coordinator_module
+from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL
+from tests.simulator import Simulator
+
+from .conftest import Advance
+from .test_charging_plan import jump_to
+from .test_cadence_e2e import charge_for_hours, park, travel
+
+LIST_PATH = {
+    "jedlix": r"/users/[^/]+/vehicles$",
+    "evenergy": r"/evenergy/v2/vehicles/?$",
+}
+DETAILS_PATH = {
+    "jedlix": r"/users/[^/]+/vehicles/{id}/charge-settings$",
+    "evenergy": r"/charging_sub_sessions/[^/]+/schedules$",
+}
+
+
+@pytest.fixture(autouse=True)
+def adaptive_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read each car at its own pace in these tests."""
+    monkeypatch.setattr(coordinator_module, "ADAPTIVE_CADENCE", True)
+
+
+def reads(sim: Simulator, provider: str, path: str) -> int:
+    """Count the GET requests the provider received on paths matching ``path``."""
+    return len(sim.requests.filter(provider=provider, method="GET", path=path))
+
+
+@pytest.mark.parametrize("provider", ["jedlix", "evenergy"])
+async def test_list_follows_the_charging_cars_rhythm(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """A cloud updating every 10 minutes: each update shown within 2 minutes.
+
+    At most 2 list reads per update; the charging car's details are read at most once
+    in the two hours (for their age), the parked cars' not at all.
+    """
+    charging, *parked = list(getattr(sim, provider).fleet)
+    charge_for_hours(charging)
+    for vehicle in parked:
+        park(vehicle)
+    sim.set_telemetry(provider, 600, jitter=0.05)
+    seen: dict[str, list[tuple[datetime, datetime]]] = {}
+    await travel(hass, init_integration, advance, 6 * 600 + 60, seen)
+    start = dt_util.utcnow()
+    sim.requests.clear()
+    await travel(hass, init_integration, advance, 2 * 3600, seen)
+    updates = [
+        moment
+        for moment in charging.report_times
+        if start <= moment <= dt_util.utcnow() - timedelta(minutes=2)
+    ]
+    assert len(updates) >= 11
+    shown = seen[charging.id]
+    for moment in updates:
+        when = next(
+            (
+                at
+                for updated, at in shown
+                if abs(updated - moment) < timedelta(seconds=1)
+            ),
+            None,
+        )
+        assert when is not None, f"cloud update at {moment} never shown"
+        assert when - moment <= timedelta(minutes=2)
+    assert reads(sim, provider, LIST_PATH[provider]) <= 2 * len(updates) + 2
+    details = DETAILS_PATH[provider]
+    if provider == "jedlix":
+        assert reads(sim, provider, details.format(id=charging.id)) <= 1
+        for vehicle in parked:
+            assert reads(sim, provider, details.format(id=vehicle.id)) == 0
+        assert reads(sim, provider, r"/messages$") <= 2 * 2 + 1
+    else:
+        assert reads(sim, provider, details) <= 1
+
+
+@pytest.mark.parametrize("provider", ["jedlix", "evenergy"])
+async def test_parked_fleet_reads_the_list_twice_an_hour(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Every car parked: the list (every car's state) is read at most twice an hour."""
+    for vehicle in getattr(sim, provider).fleet:
+        park(vehicle)
+    await travel(hass, init_integration, advance, 1800)
+    sim.requests.clear()
+    await travel(hass, init_integration, advance, 3 * 3600)
+    assert 5 <= reads(sim, provider, LIST_PATH[provider]) <= 6
+    if provider == "jedlix":
+        assert reads(sim, provider, DETAILS_PATH[provider].format(id="[^/]+")) == 0
+
+
+@pytest.mark.parametrize("provider", ["jedlix"])
+async def test_plugging_in_rereads_the_settings(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Plugging in starts the session the settings are for: they are read again then."""
+    vehicle, *others = list(sim.jedlix.fleet)
+    for car in sim.jedlix.fleet:
+        park(car)
+    await travel(hass, init_integration, advance, 1800)
+    sim.requests.clear()
+    vehicle.plug_in()
+    await travel(hass, init_integration, advance, 1800 + 60)
+    assert reads(sim, provider, DETAILS_PATH[provider].format(id=vehicle.id)) == 1
+    for other in others:
+        assert reads(sim, provider, DETAILS_PATH[provider].format(id=other.id)) == 0
+    assert timedelta(hours=1) < DETAILS_READ_INTERVAL
+
+
+@pytest.mark.parametrize("provider", ["chargeye"])
+async def test_plan_boundaries_replace_fixed_reads(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """Over a night of plans: no more reads than the fixed clock, each boundary seen soon.
+
+    Fixed polling reads every 5 minutes while a bus is plugged in; boundary reads move
+    a slot's read, they never add one. A bus's charging status changes within 30 s of
+    its plan's boundary (plus the 15-s step of time travel).
+    """
+    coordinator = init_integration.runtime_data.coordinator
+    await jump_to(advance, datetime(2026, 11, 2, 7, 5, tzinfo=UTC))
+    first = min(
+        slot.start
+        for snapshot in coordinator.data.vehicles.values()
+        if snapshot.schedule is not None
+        for slot in snapshot.schedule.slots
+        if slot.start > dt_util.utcnow()
+    )
+    await jump_to(advance, first - timedelta(minutes=20))
+    boundaries: set[datetime] = set()
+    read_times: list[datetime] = []
+    boundary_reads = 0
+    sim.requests.clear()
+    start = dt_util.utcnow()
+    for _ in range(int(3 * 3600 // 15)):
+        before = coordinator.cadence.slot_end
+        await advance(15)
+        now = dt_util.utcnow()
+        if coordinator.cadence.slot_end != before:
+            read_times.append(now)
+            boundary_reads += any(
+                pace.reason == "plan_boundary"
+                for pace in coordinator.cadence.cars.values()
+            )
+        for snapshot in coordinator.data.vehicles.values():
+            if snapshot.schedule is not None:
+                for slot in snapshot.schedule.slots:
+                    boundaries.update({slot.start, slot.end})
+    end = dt_util.utcnow()
+    slots = (end - start) / timedelta(minutes=5)
+    assert reads(sim, provider, r"/chargeye/vehicles/?$") <= slots + 1
+    ahead = [
+        b
+        for b in boundaries
+        if start + timedelta(minutes=5) < b < end - timedelta(minutes=11)
+    ]
+    assert ahead, "the simulated depots planned nothing in these hours"
+    assert boundary_reads >= 1
+    for boundary in ahead:
+        # At the boundary, or at the latest when the next slot ends.
+        assert any(
+            boundary <= moment <= boundary + timedelta(minutes=10, seconds=30)
+            for moment in read_times
+        ), f"plan boundary {boundary} not read"
