@@ -21,8 +21,8 @@ from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL
 from tests.simulator import Simulator
 
 from .conftest import Advance
-from .test_charging_plan import jump_to
 from .test_cadence_e2e import charge_for_hours, park, travel
+from .test_charging_plan import jump_to
 
 LIST_PATH = {
     "jedlix": r"/users/[^/]+/vehicles$",
