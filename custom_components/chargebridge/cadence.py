@@ -50,7 +50,7 @@ DUE_TOLERANCE = timedelta(seconds=5)
 REFRESH_SPACING = timedelta(seconds=15)
 """Where each car has requests of its own, refreshes for different cars may come this
 close; each car is still read at most once per the provider's minimum interval."""
-DETAILS_READ_INTERVAL = timedelta(hours=3)
+DETAILS_READ_INTERVAL = timedelta(hours=6)
 """Where the list carries every car's state, a plugged-in car's details kept between reads
 (charge settings, plans) are re-read for their age at most this often; a change (a write,
 plugging in, a new charging state) re-reads them at once. An unplugged car's wait for its

@@ -46,6 +46,11 @@ Off until every behaviour test runs with it; its own tests and the day benchmark
 on (the benchmark measures both, side by side)."""
 
 
+SCHEDULE_ROUNDING = timedelta(seconds=1)
+"""Home Assistant counts a refresh's interval from the whole second before now: a read
+aimed at a moment could come up to a second early, before what it waits for."""
+
+
 @dataclass(frozen=True)
 class VehicleContext:
     """The listener context of a vehicle's entities: they hear only that vehicle's updates."""
@@ -221,7 +226,11 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         together share a refresh.
         """
         due = self.cadence.next_due()
-        wait = self.pacer.scan_interval if due is None else due - dt_util.utcnow()
+        wait = (
+            self.pacer.scan_interval
+            if due is None
+            else due - dt_util.utcnow() + SCHEDULE_ROUNDING
+        )
         spacing = REFRESH_SPACING if self.cadence.per_vehicle else self.pacer.minimum
         return max(
             wait,
