@@ -128,7 +128,8 @@ async def test_plugging_in_rereads_the_settings(
     vehicle, *others = list(sim.jedlix.fleet)
     for car in sim.jedlix.fleet:
         park(car)
-    await travel(hass, init_integration, advance, 1800)
+    # Until a read has listed every car unplugged.
+    await travel(hass, init_integration, advance, 1800 + 60)
     sim.requests.clear()
     vehicle.plug_in()
     await travel(hass, init_integration, advance, 1800 + 60)

@@ -15,6 +15,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.chargebridge import coordinator as coordinator_module
+from custom_components.chargebridge.coordinator import SCHEDULE_ROUNDING
 from tests.simulator import Simulator, SimVehicle
 
 from .conftest import Advance
@@ -184,7 +185,7 @@ async def test_write_is_shown_at_once_and_read_back_soon(
     )
     assert hass.states.get(switch).state == "off"
     assert coordinator.update_interval is not None
-    assert coordinator.update_interval <= timedelta(minutes=1)
+    assert coordinator.update_interval <= timedelta(minutes=1) + SCHEDULE_ROUNDING
     await travel(hass, init_integration, advance, 75)
     assert status_reads(sim, vehicle) == 1
     assert list_reads(sim) == 1
