@@ -21,7 +21,7 @@ from custom_components.chargebridge.const import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_full_poll, next_poll
 
 TITLES = {
     "hiven": "Hiven account",
@@ -259,7 +259,7 @@ async def test_backoff_uses_jitter(
     coordinator = init_integration.runtime_data.coordinator
     coordinator.pacer.jitter = lambda: 0.5
     sim.faults.add(Fault(kind=FaultKind.STATUS, provider="hiven"))
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     base = init_integration.runtime_data.client.default_scan_interval
     assert coordinator.update_interval == base * (1 - BACKOFF_JITTER * 0.5)
 
