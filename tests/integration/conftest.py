@@ -28,7 +28,13 @@ from custom_components.chargebridge import coordinator as coordinator_module
 from custom_components.chargebridge.api.registry import PROVIDERS
 from custom_components.chargebridge.cadence import LIST_READ_INTERVAL
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import DEFAULT_TIMEZONE, PROVIDER_NAMES, Simulator, SimulatorServer
+from tests.simulator import (
+    DEFAULT_TIMEZONE,
+    PROVIDER_NAMES,
+    Simulator,
+    SimulatorServer,
+    SimVehicle,
+)
 
 # Diagnostics import hassio, whose models cannot be compiled while time is frozen:
 # import it now, before any test freezes time.
@@ -90,6 +96,22 @@ async def next_poll(entry: ConfigEntry, advance: Advance) -> None:
     interval = entry.runtime_data.coordinator.update_interval
     assert interval is not None
     await advance(interval.total_seconds() + 1)
+
+
+def charge_for_hours(vehicle: SimVehicle) -> None:
+    """Keep the car charging at once and for hours (smart charging off, a big battery).
+
+    Each car is read at its own pace, and only a charging one at the user's interval: a
+    test about polling at that interval keeps one car charging.
+    """
+    vehicle.routine = False
+    vehicle.battery_wh = 200_000
+    vehicle.max_power_w = 3_700
+    vehicle.soc = 10
+    vehicle.target_soc = 100
+    vehicle.smart_charging = False
+    if not vehicle.plugged_in:
+        vehicle.plug_in()
 
 
 def until_full_read(entry: ConfigEntry) -> timedelta:

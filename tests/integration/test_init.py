@@ -16,7 +16,7 @@ from custom_components.chargebridge import async_remove_config_entry_device
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_full_poll, next_poll, reauth_flows
+from .conftest import Advance, charge_for_hours, next_full_poll, next_poll, reauth_flows
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
@@ -181,6 +181,8 @@ async def test_retry_after_is_honoured(
     """A 429 with Retry-After pauses polling as long as the provider asked."""
     coordinator = init_integration.runtime_data.coordinator
     normal = coordinator.update_interval
+    # Polling comes back to the user's interval: the pace of a charging car.
+    charge_for_hours(next(iter(sim.fleet(provider))))
     fault = sim.faults.add(
         Fault(kind=FaultKind.RATE_LIMIT, provider=provider, retry_after="2400")
     )
