@@ -8,6 +8,7 @@ move both together with the ``advance`` fixture.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
+from datetime import timedelta
 import importlib
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -16,15 +17,24 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
 
+from custom_components.chargebridge import coordinator as coordinator_module
 from custom_components.chargebridge.api.registry import PROVIDERS
+from custom_components.chargebridge.cadence import LIST_READ_INTERVAL
 from custom_components.chargebridge.const import DOMAIN
-from tests.simulator import DEFAULT_TIMEZONE, PROVIDER_NAMES, Simulator, SimulatorServer
+from tests.simulator import (
+    DEFAULT_TIMEZONE,
+    PROVIDER_NAMES,
+    Simulator,
+    SimulatorServer,
+    SimVehicle,
+)
 
 # Diagnostics import hassio, whose models cannot be compiled while time is frozen:
 # import it now, before any test freezes time.
@@ -86,6 +96,63 @@ async def next_poll(entry: ConfigEntry, advance: Advance) -> None:
     interval = entry.runtime_data.coordinator.update_interval
     assert interval is not None
     await advance(interval.total_seconds() + 1)
+
+
+def charge_for_hours(vehicle: SimVehicle) -> None:
+    """Keep the car charging at once and for hours (smart charging off, a big battery).
+
+    Each car is read at its own pace, and only a charging one at the user's interval: a
+    test about polling at that interval keeps one car charging.
+    """
+    vehicle.routine = False
+    vehicle.battery_wh = 200_000
+    vehicle.max_power_w = 3_700
+    vehicle.soc = 10
+    vehicle.target_soc = 100
+    vehicle.smart_charging = False
+    if not vehicle.plugged_in:
+        vehicle.plug_in()
+
+
+def until_full_read(entry: ConfigEntry) -> timedelta:
+    """Return how long until a scheduled refresh reads everything: the list, every car.
+
+    Each car is read at its own pace (``cadence``) and Hiven's list at most every 30
+    minutes, so the next refresh may read only some cars. Waiting until the list and the
+    last car are due (and at least the planned pause, e.g. a backoff) makes that
+    refresh read them all, as the first refresh did.
+    """
+    coordinator = entry.runtime_data.coordinator
+    interval = coordinator.update_interval
+    assert interval is not None
+    cadence = coordinator.cadence
+    if (
+        not coordinator_module.ADAPTIVE_CADENCE
+        or coordinator._read_everything
+        or not cadence.per_vehicle
+        or cadence.list_read is None
+    ):
+        return interval
+    now = dt_util.utcnow()
+    moments = [cadence.list_read + LIST_READ_INTERVAL]
+    moments += [pace.due for pace in cadence.cars.values() if pace.due is not None]
+    return max(interval, *(moment - now for moment in moments))
+
+
+async def next_full_poll(entry: ConfigEntry, advance: Advance) -> None:
+    """Move time to the first scheduled refresh that reads everything (see above)."""
+    await advance(until_full_read(entry).total_seconds() + 1)
+
+
+async def refresh_everything(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Refresh now and read everything, as a manual refresh does (without its cooldown).
+
+    For tests that refresh without moving time: a plain refresh reads only the cars due.
+    """
+    coordinator = entry.runtime_data.coordinator
+    coordinator._read_everything = True
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
 
 
 @pytest.fixture(params=PROVIDER_NAMES)

@@ -21,7 +21,7 @@ from custom_components.chargebridge.const import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, charge_for_hours, next_full_poll, next_poll
 
 TITLES = {
     "hiven": "Hiven account",
@@ -186,9 +186,14 @@ async def test_remaining_budget_only_where_stated(
 
 
 async def use_fastest_polling(
-    hass: HomeAssistant, entry: MockConfigEntry, advance: Advance
+    hass: HomeAssistant, sim: Simulator, entry: MockConfigEntry, advance: Advance
 ) -> None:
-    """Choose the provider's minimum interval, and let the poll already planned run."""
+    """Choose the provider's minimum interval, and let the poll already planned run.
+
+    One car keeps charging: each car is read at its own pace, a charging one at the
+    user's interval (a plugged-in car waiting for its plan only every 30 minutes).
+    """
+    charge_for_hours(next(iter(sim.fleet(entry.data["provider"]))))
     hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 60})
     await hass.async_block_till_done()
     await advance(entry.runtime_data.client.default_scan_interval.total_seconds() * 3)
@@ -203,7 +208,7 @@ async def test_polling_slows_down_to_fit_the_budget(
 ) -> None:
     """A small budget stretches the interval: what is left, less the reserve, lasts."""
     coordinator = init_integration.runtime_data.coordinator
-    await use_fastest_polling(hass, init_integration, advance)
+    await use_fastest_polling(hass, sim, init_integration, advance)
     sim.evenergy.set_rate_limit(10)
     sim.evenergy.reset_rate_limit()
     await next_poll(init_integration, advance)
@@ -234,7 +239,7 @@ async def test_polling_never_exceeds_the_budget(
     limit: int,
 ) -> None:
     """Three hours at the fastest option never meet a 429; the reserve stays for writes."""
-    await use_fastest_polling(hass, init_integration, advance)
+    await use_fastest_polling(hass, sim, init_integration, advance)
     sim.evenergy.set_rate_limit(limit)
     sim.evenergy.reset_rate_limit()
     sim.requests.clear()
@@ -259,7 +264,7 @@ async def test_backoff_uses_jitter(
     coordinator = init_integration.runtime_data.coordinator
     coordinator.pacer.jitter = lambda: 0.5
     sim.faults.add(Fault(kind=FaultKind.STATUS, provider="hiven"))
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     base = init_integration.runtime_data.client.default_scan_interval
     assert coordinator.update_interval == base * (1 - BACKOFF_JITTER * 0.5)
 

@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import Simulator, SimVehicle
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_full_poll, next_poll
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BLUEPRINTS = REPOSITORY / "blueprints" / "automation" / DOMAIN
@@ -209,7 +209,7 @@ async def test_target_reached_fires_once_when_the_target_is_reached(
         vehicle, soc=70, plugged_in=False
     )  # the test moves its charge, not the physics
     vehicle.target_soc = 80
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     notifications = async_mock_service(hass, "persistent_notification", "create")
     await use_blueprint(
         hass,
@@ -224,17 +224,17 @@ async def test_target_reached_fires_once_when_the_target_is_reached(
         },
     )
     vehicle.soc = 79
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert notifications == []
     vehicle.soc = 80
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert len(notifications) == 1
     assert notifications[0].data["title"] == f"{vehicle.name} is charged"
     assert notifications[0].data["message"] == (
         f"{vehicle.name} reached its target of 80 % (80 % now)."
     )
     vehicle.soc = 81
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert len(notifications) == 1
 
 
@@ -252,7 +252,7 @@ async def test_plan_appears_tells_the_next_charge(
     vehicle.smart_charging = True
     vehicle.target_soc = 100
     vehicle.ready_time = "18:00"
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     start = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_start")
     end = car_entity(hass, init_integration, vehicle, "sensor", "next_charge_end")
     assert hass.states.get(start).state == "unknown"
@@ -269,7 +269,7 @@ async def test_plan_appears_tells_the_next_charge(
         },
     )
     vehicle.plug_in()
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     starts_at = dt_util.parse_datetime(hass.states.get(start).state)
     ends_at = dt_util.parse_datetime(hass.states.get(end).state)
     assert starts_at is not None and ends_at is not None
@@ -279,7 +279,7 @@ async def test_plan_appears_tells_the_next_charge(
         f"{vehicle.name} will charge from {dt_util.as_local(starts_at):%H:%M} "
         f"to {dt_util.as_local(ends_at):%H:%M}."
     )
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert len(notifications) == 1
 
 

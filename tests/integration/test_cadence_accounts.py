@@ -16,12 +16,11 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.chargebridge import coordinator as coordinator_module
 from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL
 from tests.simulator import Simulator
 
-from .conftest import Advance
-from .test_cadence_e2e import charge_for_hours, park, travel
+from .conftest import Advance, charge_for_hours
+from .test_cadence_e2e import park, travel
 from .test_charging_plan import jump_to
 
 LIST_PATH = {
@@ -32,12 +31,6 @@ DETAILS_PATH = {
     "jedlix": r"/users/[^/]+/vehicles/{id}/charge-settings$",
     "evenergy": r"/charging_sub_sessions/[^/]+/schedules$",
 }
-
-
-@pytest.fixture(autouse=True)
-def adaptive_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read each car at its own pace in these tests."""
-    monkeypatch.setattr(coordinator_module, "ADAPTIVE_CADENCE", True)
 
 
 def reads(sim: Simulator, provider: str, path: str) -> int:

@@ -14,20 +14,13 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.chargebridge import coordinator as coordinator_module
 from custom_components.chargebridge.coordinator import SCHEDULE_ROUNDING
 from tests.simulator import Simulator, SimVehicle
 
-from .conftest import Advance
+from .conftest import Advance, charge_for_hours
 
 STEP = 15
 """Seconds per step of time travel: timers fire within this of their moment."""
-
-
-@pytest.fixture(autouse=True)
-def adaptive_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read each car at its own pace in these tests."""
-    monkeypatch.setattr(coordinator_module, "ADAPTIVE_CADENCE", True)
 
 
 def status_reads(sim: Simulator, vehicle: SimVehicle) -> int:
@@ -74,18 +67,6 @@ def park(vehicle: SimVehicle) -> None:
     vehicle.routine = False
     if vehicle.plugged_in:
         vehicle.unplug()
-
-
-def charge_for_hours(vehicle: SimVehicle) -> None:
-    """Keep the car charging at once and for hours (smart charging off, a big battery)."""
-    vehicle.routine = False
-    vehicle.battery_wh = 200_000
-    vehicle.max_power_w = 3_700
-    vehicle.soc = 10
-    vehicle.target_soc = 100
-    vehicle.smart_charging = False
-    if not vehicle.plugged_in:
-        vehicle.plug_in()
 
 
 @pytest.mark.parametrize("provider", ["hiven"])

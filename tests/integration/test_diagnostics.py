@@ -15,6 +15,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from tests.simulator import Fault, FaultKind, Simulator, SimulatorServer
 
+from .conftest import refresh_everything
+
 REDACTED = "**REDACTED**"
 
 
@@ -62,7 +64,7 @@ async def test_diagnostics_show_problems(
             kind=FaultKind.STATUS, provider="hiven", vehicle_id=broken, path="/status"
         )
     )
-    await init_integration.runtime_data.coordinator.async_refresh()
+    await refresh_everything(hass, init_integration)
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, init_integration
     )

@@ -60,7 +60,7 @@ from custom_components.chargebridge.coordinator import (
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 from tests.simulator.profiles import token_profiles
 
-from .conftest import reauth_flows
+from .conftest import next_full_poll, reauth_flows, refresh_everything
 
 TOKEN_PROVIDERS = [profile.name for profile in token_profiles()]
 UNHANDLED = (
@@ -131,6 +131,10 @@ class Harness:
         interval = self.coordinator.update_interval
         assert interval is not None
         await self.advance(interval.total_seconds() + 1)
+
+    async def next_full_poll(self) -> None:
+        """Move time to the next refresh that reads everything (the list, every car)."""
+        await next_full_poll(self.entry, self.advance)
 
     @asynccontextmanager
     async def moving_clock(self) -> AsyncIterator[None]:
@@ -318,7 +322,7 @@ async def test_account_fault(harness: Harness, fault: AccountFault) -> None:
     before = harness.fleet_states()
     injected = fault.inject(sim, provider)
 
-    await harness.next_poll()
+    await harness.next_full_poll()
     assert set(harness.fleet_states().values()) == {STATE_UNAVAILABLE}
     assert STATE_UNAVAILABLE not in harness.account_states().values()
     assert coordinator.last_exception.translation_key == fault.error
@@ -345,7 +349,7 @@ async def test_account_fault(harness: Harness, fault: AccountFault) -> None:
 
     # Success reset the backoff: the next outage starts from the first pause again.
     fault.inject(sim, provider)
-    await harness.next_poll()
+    await harness.next_full_poll()
     assert coordinator.update_interval == first_pause
 
 
@@ -457,7 +461,7 @@ async def test_harmless_payload_change(
     """A new enum value or a left-out optional field costs that value, nothing more."""
     before = harness.fleet_states()
     undo = change(harness.sim, harness.provider)
-    await harness.next_poll()
+    await harness.next_full_poll()
     await harness.next_poll()
     during = harness.fleet_states()
     assert during.keys() == before.keys()
@@ -468,7 +472,7 @@ async def test_harmless_payload_change(
         assert values_of(during, key) == {STATE_UNKNOWN}
 
     undo()
-    await harness.next_poll()
+    await harness.next_full_poll()
     after = harness.fleet_states()
     assert STATE_UNAVAILABLE not in after.values()
     if key is not None:
@@ -544,7 +548,7 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
     )
     if fault.settle is not None:
         await harness.advance(fault.settle)
-    await harness.next_poll()
+    await harness.next_full_poll()
     await harness.next_poll()
     assert injected.hits >= 1
     assert harness.unavailable_vehicles() == {broken}
@@ -555,7 +559,7 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
     harness.sim.faults.remove(injected)
     if fault.settle is not None:
         await harness.advance(fault.settle)
-    await harness.next_poll()
+    await harness.next_full_poll()
     assert not harness.unavailable_vehicles()
     assert (harness.count(PROBLEM), harness.count(SOLVED)) == (1, 1)
     assert harness.count(LOST) == 0
@@ -593,8 +597,7 @@ async def test_unreadable_value_costs_only_that_entity(
     )
     unknown = {f"{harness.provider}_{vehicle_id}_{key}" for vehicle_id in affected}
     for _ in range(3):
-        await harness.coordinator.async_refresh()
-        await harness.hass.async_block_till_done()
+        await refresh_everything(harness.hass, harness.entry)
         during = harness.fleet_states()
         assert during == {
             unique_id: STATE_UNKNOWN if unique_id in unknown else state
@@ -620,8 +623,7 @@ async def test_unreadable_value_costs_only_that_entity(
     assert harness.count(SOLVED) == 0
 
     harness.sim.faults.remove(injected)
-    await harness.coordinator.async_refresh()
-    await harness.hass.async_block_till_done()
+    await refresh_everything(harness.hass, harness.entry)
     assert harness.fleet_states() == before
     await harness.next_poll()
     assert STATE_UNAVAILABLE not in harness.fleet_states().values()
@@ -702,7 +704,7 @@ async def test_unreadable_vehicle_keeps_its_device(harness: Harness) -> None:
             fields=("id",),
         )
     )
-    await harness.next_poll()
+    await harness.next_full_poll()
     await harness.next_poll()
     assert injected.hits >= 1
     assert identifier in harness.devices()
@@ -710,7 +712,7 @@ async def test_unreadable_vehicle_keeps_its_device(harness: Harness) -> None:
     assert harness.count(PROBLEM) == 1
 
     harness.sim.faults.remove(injected)
-    await harness.next_poll()
+    await harness.next_full_poll()
     assert identifier in harness.devices()
     assert not harness.unavailable_vehicles()
     assert entities <= harness.fleet_states().keys()
@@ -718,7 +720,7 @@ async def test_unreadable_vehicle_keeps_its_device(harness: Harness) -> None:
     harness.assert_no_unhandled()
 
     harness.sim.providers[provider].remove_vehicle(broken)
-    await harness.next_poll()
+    await harness.next_full_poll()
     assert identifier not in harness.devices()
 
 

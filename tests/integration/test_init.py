@@ -16,7 +16,7 @@ from custom_components.chargebridge import async_remove_config_entry_device
 from custom_components.chargebridge.const import DOMAIN
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll, reauth_flows
+from .conftest import Advance, charge_for_hours, next_full_poll, next_poll, reauth_flows
 
 
 def entity_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
@@ -155,7 +155,7 @@ async def test_outage_and_recovery(
     """
     provider = init_integration.data["provider"]
     fault = sim.faults.add(Fault(kind=FaultKind.STATUS, provider=provider))
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert set(fleet_states(hass, init_integration).values()) == {STATE_UNAVAILABLE}
     account = set(entity_states(hass, init_integration).items()) - set(
         fleet_states(hass, init_integration).items()
@@ -181,6 +181,8 @@ async def test_retry_after_is_honoured(
     """A 429 with Retry-After pauses polling as long as the provider asked."""
     coordinator = init_integration.runtime_data.coordinator
     normal = coordinator.update_interval
+    # Polling comes back to the user's interval: the pace of a charging car.
+    charge_for_hours(next(iter(sim.fleet(provider))))
     fault = sim.faults.add(
         Fault(kind=FaultKind.RATE_LIMIT, provider=provider, retry_after="2400")
     )
@@ -207,7 +209,7 @@ async def test_new_vehicle_appears_without_reload(
     provider = init_integration.data["provider"]
     before = device_identifiers(device_registry, init_integration)
     vehicle = sim.providers[provider].add_vehicle()
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert device_identifiers(device_registry, init_integration) == before | {
         (DOMAIN, f"{provider}_{vehicle.id}")
     }
@@ -237,7 +239,7 @@ async def test_removed_vehicle_device_is_removed(
     assert not await async_remove_config_entry_device(hass, init_integration, device)
 
     sim.providers[provider].remove_vehicle(gone)
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert identifier not in device_identifiers(device_registry, init_integration)
     assert device_registry.async_get(device.id) is None
     assert not vehicle_states(hass, init_integration, gone)

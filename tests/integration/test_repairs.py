@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import json
 from pathlib import Path
 from string import Formatter
@@ -12,6 +13,7 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -49,12 +51,27 @@ from custom_components.chargebridge.repairs import (
 )
 from tests.simulator import Fault, FaultKind, Simulator
 
-from .conftest import Advance, next_poll, reauth_flows
+from .conftest import Advance, next_full_poll, next_poll, reauth_flows
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "chargebridge"
 LANGUAGES = ["en", "nl", "de"]
 MESSAGES_MAX_AGE = 15 * 60 + 1
 """Jedlix messages are re-read every 15 minutes."""
+
+
+async def read_messages_afresh(entry: MockConfigEntry, advance: Advance) -> None:
+    """Move past the messages' 15 minutes; refresh as the user would if none came since.
+
+    A fleet whose cars wait is read only every 30 minutes (each car at its own pace), so
+    no refresh may have read the messages again yet: the refresh button does. (Waiting
+    for the scheduled refresh would outlast the test client's 30-minute access token.)
+    """
+    stale = dt_util.utcnow() + timedelta(seconds=MESSAGES_MAX_AGE - 1)
+    await advance(MESSAGES_MAX_AGE)
+    coordinator = entry.runtime_data.coordinator
+    if coordinator.pacer.last_refresh is None or coordinator.pacer.last_refresh < stale:
+        await coordinator.async_manual_refresh()
+        await coordinator.hass.async_block_till_done()
 
 
 def issue_ids(hass: HomeAssistant) -> set[str]:
@@ -393,7 +410,7 @@ async def test_jedlix_messages(
     login = sim.jedlix.add_message("invalidCredentials", vehicle_id)
     contract = sim.jedlix.add_message("reconnectUtilityContract")
     new = sim.jedlix.add_message("brandNewThing", title="Please update the app")
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     entry_id = init_integration.entry_id
     assert issue_ids(hass) == {
         f"car_not_reachable_{vehicle_id}",
@@ -416,10 +433,10 @@ async def test_jedlix_messages(
 
     for message in (reach, login, contract):
         sim.jedlix.dismiss_message(message.id)
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
     sim.jedlix.dismiss_message(new.id)
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     assert not issue_ids(hass)
 
 
@@ -504,7 +521,7 @@ async def test_quota_refused_twice(
     """One 429 is throttling; a second in a row is a used-up quota (no headers needed)."""
     issue_id = f"rate_limit_exhausted_{init_integration.entry_id}"
     fault = sim.faults.add(Fault(kind=FaultKind.RATE_LIMIT, provider="hiven"))
-    await next_poll(init_integration, advance)
+    await next_full_poll(init_integration, advance)
     assert fault.hits == 1
     assert not issue_ids(hass)
     await next_poll(init_integration, advance)
@@ -560,7 +577,7 @@ async def test_jedlix_informational_messages_are_events_not_issues(
     ]
     started = sim.jedlix.add_message("startSession", vehicle_id, title="Charging")
     reachable = sim.jedlix.add_message("carNotReachable", vehicle_id)
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     await next_poll(init_integration, advance)
     assert issue_ids(hass) == {f"car_not_reachable_{vehicle_id}"}
     state = hass.states.get(event)
@@ -575,7 +592,7 @@ async def test_jedlix_informational_messages_are_events_not_issues(
 
     sim.jedlix.dismiss_message(reachable.id)
     ended = sim.jedlix.add_message("endSession", vehicle_id)
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     await next_poll(init_integration, advance)
     assert not issue_ids(hass)
     state = hass.states.get(event)
@@ -640,7 +657,7 @@ async def test_jedlix_message_fixed_by_the_user(
     again = sim.jedlix.add_message("carNotReachable", vehicle_id)
     other = sim.jedlix.add_message("brandNewThing", title="Please update the app")
     started = sim.jedlix.add_message("startSession", vehicle_id)
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     fixing = f"car_not_reachable_{vehicle_id}"
     assert issue_ids(hass) == {fixing, f"brand_new_thing_{entry_id}"}
     raised = issue(hass, fixing)
@@ -676,7 +693,7 @@ async def test_jedlix_message_fixed_by_the_user(
     assert not init_integration.runtime_data.coordinator.last_update_success
     assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
     sim.requests.clear()
-    await advance(MESSAGES_MAX_AGE)  # read afresh
+    await read_messages_afresh(init_integration, advance)  # read afresh
     assert sim.requests.count(path="/messages$")
     assert issue_ids(hass) == {f"brand_new_thing_{entry_id}"}
     assert started.id not in dismissed(sim)
@@ -710,7 +727,7 @@ async def test_jedlix_fix_that_fails_keeps_the_issue(
 ) -> None:
     """The form says why (translated); the issue and the message stay; a retry works."""
     message = sim.jedlix.add_message("receivedNoPower")
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     fixing = f"received_no_power_{init_integration.entry_id}"
     client, form = await start_fix(hass, hass_client, fixing)
     sim.faults.add(fault)
@@ -757,7 +774,7 @@ async def test_jedlix_fix_needs_a_loaded_entry(
 ) -> None:
     """An unloaded account cannot dismiss: the flow aborts, saying why; nothing is sent."""
     message = sim.jedlix.add_message("geoLocationDisabled")
-    await advance(MESSAGES_MAX_AGE)
+    await read_messages_afresh(init_integration, advance)
     fixing = f"geo_location_disabled_{init_integration.entry_id}"
     raised = issue(hass, fixing)
     client, form = await start_fix(hass, hass_client, fixing)

@@ -37,10 +37,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -51,7 +48,7 @@ from custom_components.chargebridge.api.registry import PROVIDERS
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimulatorServer
 from tests.simulator.profiles import token_profiles
 
-from .conftest import reauth_flows
+from .conftest import reauth_flows, refresh_everything
 
 SECRET_FIELDS = ("api_key", "client_secret", "refresh_token")
 CREDENTIAL_HEADERS = ("Authorization", "X-Api-Key", "ApiKey")
@@ -207,17 +204,16 @@ async def test_no_secret_leaks(
     timeout = client.request_timeout
 
     async def next_poll() -> None:
-        interval = coordinator.update_interval
-        assert interval is not None
-        seconds = interval.total_seconds() + 1
+        """Refresh as the user may: the provider's minimum interval on, all read.
+
+        A quiet fleet's scheduled refresh comes only after 30 minutes (each car at its
+        own pace): a few would outlast the test client's 30-minute access token.
+        """
+        seconds = client.min_scan_interval.total_seconds() + 1
         sim.clock.advance(seconds)
         freezer.tick(timedelta(seconds=seconds))
-        async_fire_time_changed(hass)
         await run_through_hangs(
-            sim,
-            freezer,
-            timeout,
-            hass.async_block_till_done(wait_background_tasks=True),
+            sim, freezer, timeout, refresh_everything(hass, mock_config_entry)
         )
 
     for _ in range(3):
@@ -232,7 +228,9 @@ async def test_no_secret_leaks(
         Fault(kind=FaultKind.RATE_LIMIT, provider=provider, retry_after="120"),
     ):
         sim.faults.add(fault)
-        await run_through_hangs(sim, freezer, timeout, coordinator.async_refresh())
+        await run_through_hangs(
+            sim, freezer, timeout, refresh_everything(hass, mock_config_entry)
+        )
         assert not coordinator.last_update_success, fault.kind
         evidence.exception(coordinator.last_exception)
         with pytest.raises(ChargeBridgeError) as raised:
@@ -240,7 +238,7 @@ async def test_no_secret_leaks(
         evidence.exception(raised.value)
         sim.faults.remove(fault)
         await sim.faults.cancel_hanging()
-        await coordinator.async_refresh()
+        await refresh_everything(hass, mock_config_entry)
         assert coordinator.last_update_success, fault.kind
 
     # A write the provider refuses.

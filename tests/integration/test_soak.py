@@ -58,6 +58,8 @@ from custom_components.chargebridge.api.jedlix import (
 from custom_components.chargebridge.coordinator import scan_interval
 from tests.simulator import PROFILES, Fault, FaultKind, Simulator, SimVehicle
 
+from .conftest import until_full_read
+
 # slow: deselect with -m "not slow". no_cover: coverage's tracer would double the run
 # time under scripts/test, and the soak is about endurance; other tests measure coverage.
 pytestmark = [pytest.mark.slow, pytest.mark.no_cover]
@@ -752,6 +754,8 @@ async def test_soak(
             and coordinator.last_update_success
         ):
             break
+    # Each car is read at its own pace: wait for the refresh that reads them all.
+    await soak.step(until_full_read(mock_config_entry).total_seconds() + 1)
     assert soak.healthy, coordinator.data.problems
     unavailable = [
         entity_id

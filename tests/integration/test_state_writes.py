@@ -21,6 +21,8 @@ from custom_components.chargebridge.const import DOMAIN
 from custom_components.chargebridge.sensor import ChargeBridgeSensorEntity
 from tests.simulator import Fault, FaultKind, Simulator
 
+from .conftest import refresh_everything
+
 
 @dataclass
 class Writes:
@@ -83,9 +85,8 @@ def soc_entity(hass: HomeAssistant, entry: MockConfigEntry, vehicle_id: str) -> 
 
 
 async def refresh(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Refresh the coordinator now and let the writes happen."""
-    await entry.runtime_data.coordinator.async_refresh()
-    await hass.async_block_till_done()
+    """Refresh the coordinator now, reading every car, and let the writes happen."""
+    await refresh_everything(hass, entry)
 
 
 async def test_first_write(
