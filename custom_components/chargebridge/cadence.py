@@ -300,6 +300,8 @@ class FleetCadence:
         self.list_read: datetime | None = None
         self.slot_end: datetime | None = None
         """Without telemetry: the end of the fixed-clock slot the next read fills."""
+        self.planned: datetime | None = None
+        """Without telemetry: when the next read was planned for."""
 
     def read_for(self, now: datetime) -> FleetRead:
         """Return what a refresh at ``now`` reads: the list if due, the cars due."""
@@ -359,7 +361,9 @@ class FleetCadence:
         for vehicle_id, snapshot in fleet.vehicles.items():
             pace = self.cars.setdefault(vehicle_id, CarPace())
             in_full = read.vehicles is None or vehicle_id in read.vehicles
-            if in_full:
+            if snapshot.error is not None:
+                pace.details_read = None  # A failed read is tried again next time.
+            elif in_full:
                 pace.details_read = now
             if self.per_vehicle and not in_full and pace.last_read is not None:
                 continue
@@ -377,10 +381,19 @@ class FleetCadence:
     def _observe_plans(
         self, fleet: Fleet, *, now: datetime, interval: timedelta
     ) -> None:
-        """Plan the next read of an account whose cars' state is their plans."""
-        if self.slot_end is None or now > self.slot_end + DUE_TOLERANCE:
-            self.slot_end = now
-        self.slot_end += interval
+        """Plan the next read of an account whose cars' state is their plans.
+
+        A read that came as planned fills its slot; any other (the first, the Refresh
+        button, after a write or a failure) starts the clock again, as fixed polling does.
+        """
+        if (
+            self.slot_end is not None
+            and self.planned is not None
+            and self.planned - DUE_TOLERANCE <= now <= self.slot_end + DUE_TOLERANCE
+        ):
+            self.slot_end += interval
+        else:
+            self.slot_end = now + interval
         boundaries = {
             vehicle_id: next_boundary(snapshot, now)
             for vehicle_id, snapshot in fleet.vehicles.items()
@@ -391,6 +404,7 @@ class FleetCadence:
             slot_end=self.slot_end,
             interval=interval,
         )
+        self.planned = due
         for vehicle_id, boundary in boundaries.items():
             pace = self.cars.setdefault(vehicle_id, CarPace())
             pace.last_read = now

@@ -32,7 +32,7 @@ from custom_components.chargebridge.const import CONF_SCAN_INTERVAL, DOMAIN
 from custom_components.chargebridge.sensor import DESCRIPTIONS as SENSORS
 from tests.simulator import Simulator
 
-from .conftest import Advance, next_poll
+from .conftest import Advance, next_poll, refresh_everything
 
 LOTTE = "98fdfb28-ae90-4961-a0f4-70628c1c8bb8"
 """Hiven's plugged-in car with smart charging on."""
@@ -543,9 +543,10 @@ async def test_evenergy_calendar_is_the_sub_session_schedule(
     car.smart_charging = True
     car.soc = 30.0
     car.target_soc = 80
-    # A plan is read again at most every 15 minutes unless the car's session changes.
+    # A plan the car's state does not show changed is read again once 15 minutes old
+    # by a full read (the Refresh button).
     await advance(15 * 60)
-    await next_poll(init_integration, advance)
+    await refresh_everything(hass, init_integration)
     sim.evenergy.sync()
     session = sim.evenergy.open_session(car.id)
     assert session is not None and session.current is not None

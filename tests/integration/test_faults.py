@@ -494,7 +494,7 @@ class VehicleFault:
     value: object = None
     """What REPLACE_VALUE puts in the fields."""
     settle: float | None = None
-    """Seconds to move on before the fault shows (a cache must expire first)."""
+    """Seconds to move on before a full read shows the fault (a cache must expire first)."""
 
 
 VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
@@ -509,7 +509,7 @@ VEHICLE_FAULTS: dict[str, list[VehicleFault]] = {
     "chargeye": [],
     "jedlix": [
         VehicleFault("list_item", FaultKind.UNKNOWN_ENUM, fields=("details",)),
-        # Charge settings are re-read every 30 minutes.
+        # Charge settings are re-read on a full read (Refresh) once 30 minutes old.
         VehicleFault(
             "settings_503", FaultKind.STATUS, path=r"/charge-settings$", settle=1801
         ),
@@ -548,6 +548,7 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
     )
     if fault.settle is not None:
         await harness.advance(fault.settle)
+        await refresh_everything(harness.hass, harness.entry)
     await harness.next_full_poll()
     await harness.next_poll()
     assert injected.hits >= 1
@@ -559,6 +560,7 @@ async def test_one_vehicle_fault(harness: Harness, fault: VehicleFault) -> None:
     harness.sim.faults.remove(injected)
     if fault.settle is not None:
         await harness.advance(fault.settle)
+        await refresh_everything(harness.hass, harness.entry)
     await harness.next_full_poll()
     assert not harness.unavailable_vehicles()
     assert (harness.count(PROBLEM), harness.count(SOLVED)) == (1, 1)

@@ -41,6 +41,7 @@ from .errors import (
     ProviderTimeoutError,
     ProviderValueError,
     UnsupportedError,
+    detached,
 )
 from .models import (
     FULL_READ,
@@ -368,7 +369,7 @@ class Provider(ABC):
             try:
                 snapshot = self._parse_vehicle(Payload(self.name, item, path, faults))
             except ProviderResponseError as err:
-                problems.append(err)
+                problems.append(detached(err))
                 if (vehicle_id := self._unreadable_item_id(item)) is not None:
                     unreadable.setdefault(vehicle_id, self._unreadable(vehicle_id, err))
                     order.setdefault(vehicle_id)
@@ -401,6 +402,7 @@ class Provider(ABC):
             for snapshot, result in zip(wanted, results, strict=True):
                 vehicle_id = snapshot.vehicle.id
                 if isinstance(result, ChargeBridgeError):
+                    result = detached(result)
                     problems.append(result)
                     self._last_reads.pop(vehicle_id, None)
                     result = replace(snapshot, error=result)

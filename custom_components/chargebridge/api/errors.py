@@ -25,6 +25,21 @@ class ChargeBridgeError(Exception):
         self.message = message
 
 
+def detached[E: BaseException](err: E) -> E:
+    """Return ``err`` without the tracebacks of it and of what caused it.
+
+    An error kept in a vehicle's snapshot outlives its refresh: its traceback would keep
+    the failed read's frames, and the snapshots they hold, alive with it.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return err
+
+
 class ProviderConnectionError(ChargeBridgeError):
     """The provider could not be reached, or answered with a server error (5xx).
 

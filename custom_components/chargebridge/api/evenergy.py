@@ -595,7 +595,10 @@ class EvEnergyClient(Provider):
     # The charging plan.
 
     def _needs_enrichment(self, snapshot: VehicleSnapshot, *, by_age: bool) -> bool:
-        """Read a plugged-in car's plan when it may have changed or is 15 minutes old."""
+        """Read a plugged-in car's plan when it may have changed or is 15 minutes old.
+
+        A plan whose read failed is tried again after 15 minutes, whatever the pace.
+        """
         if not snapshot.state.plugged_in:
             return False
         plan = self._plans.get(snapshot.vehicle.id)
@@ -603,7 +606,10 @@ class EvEnergyClient(Provider):
             plan is None
             or plan.written
             or plan.trigger != plan_trigger(snapshot)
-            or (by_age and self.clock() - plan.read_at >= PLAN_MAX_AGE)
+            or (
+                (by_age or bool(plan.faults))
+                and self.clock() - plan.read_at >= PLAN_MAX_AGE
+            )
         )
 
     def _cached_faults(self, snapshot: VehicleSnapshot) -> Sequence[ChargeBridgeError]:
