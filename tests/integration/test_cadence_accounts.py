@@ -20,7 +20,7 @@ from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL
 from tests.simulator import Simulator
 
 from .conftest import Advance, charge_for_hours
-from .test_cadence_e2e import park, travel
+from .test_cadence_e2e import park, travel, watch_updates_after_learning
 from .test_charging_plan import jump_to
 
 LIST_PATH = {
@@ -56,29 +56,9 @@ async def test_list_follows_the_charging_cars_rhythm(
     for vehicle in parked:
         park(vehicle)
     sim.set_telemetry(provider, 600, jitter=0.05)
-    seen: dict[str, list[tuple[datetime, datetime]]] = {}
-    await travel(hass, init_integration, advance, 6 * 600 + 60, seen)
-    start = dt_util.utcnow()
-    sim.requests.clear()
-    await travel(hass, init_integration, advance, 2 * 3600, seen)
-    updates = [
-        moment
-        for moment in charging.report_times
-        if start <= moment <= dt_util.utcnow() - timedelta(minutes=2)
-    ]
-    assert len(updates) >= 11
-    shown = seen[charging.id]
-    for moment in updates:
-        when = next(
-            (
-                at
-                for updated, at in shown
-                if abs(updated - moment) < timedelta(seconds=1)
-            ),
-            None,
-        )
-        assert when is not None, f"cloud update at {moment} never shown"
-        assert when - moment <= timedelta(minutes=2)
+    updates = await watch_updates_after_learning(
+        hass, sim, init_integration, advance, charging
+    )
     assert reads(sim, provider, LIST_PATH[provider]) <= 2 * len(updates) + 2
     details = DETAILS_PATH[provider]
     if provider == "jedlix":

@@ -62,6 +62,44 @@ async def travel(
                 shown.append((updated, now))
 
 
+async def watch_updates_after_learning(
+    hass: HomeAssistant,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    advance: Advance,
+    charging: SimVehicle,
+) -> list[datetime]:
+    """Learn for six 10-minute cloud updates, then watch two hours with a clean log.
+
+    Asserts each cloud update of ``charging`` in those hours was shown within 2 minutes
+    (timestamps may carry milliseconds); returns those updates.
+    """
+    seen: dict[str, list[tuple[datetime, datetime]]] = {}
+    await travel(hass, entry, advance, 6 * 600 + 60, seen)
+    start = dt_util.utcnow()
+    sim.requests.clear()
+    await travel(hass, entry, advance, 2 * 3600, seen)
+    updates = [
+        moment
+        for moment in charging.report_times
+        if start <= moment <= dt_util.utcnow() - timedelta(minutes=2)
+    ]
+    assert len(updates) >= 11
+    shown = seen[charging.id]
+    for moment in updates:
+        when = next(
+            (
+                at
+                for updated, at in shown
+                if abs(updated - moment) < timedelta(seconds=1)
+            ),
+            None,
+        )
+        assert when is not None, f"cloud update at {moment} never shown"
+        assert when - moment <= timedelta(minutes=2)
+    return updates
+
+
 def park(vehicle: SimVehicle) -> None:
     """Unplug the car and keep it still."""
     vehicle.routine = False
@@ -87,32 +125,10 @@ async def test_charging_car_is_seen_soon_after_each_cloud_update(
     for vehicle in parked:
         park(vehicle)
     sim.set_telemetry("hiven", 600, jitter=0.05)
-    seen: dict[str, list[tuple[datetime, datetime]]] = {}
-    # Learning: six cloud updates.
-    await travel(hass, init_integration, advance, 6 * 600 + 60, seen)
+    updates = await watch_updates_after_learning(
+        hass, sim, init_integration, advance, charging
+    )
     assert charging.status == "charging"
-    start = dt_util.utcnow()
-    sim.requests.clear()
-    await travel(hass, init_integration, advance, 2 * 3600, seen)
-    updates = [
-        moment
-        for moment in charging.report_times
-        if start <= moment <= dt_util.utcnow() - timedelta(minutes=2)
-    ]
-    assert len(updates) >= 11
-    shown = seen[charging.id]
-    for moment in updates:
-        # The status timestamp carries milliseconds.
-        when = next(
-            (
-                at
-                for updated, at in shown
-                if abs(updated - moment) < timedelta(seconds=1)
-            ),
-            None,
-        )
-        assert when is not None, f"cloud update at {moment} never shown"
-        assert when - moment <= timedelta(minutes=2)
     assert status_reads(sim, charging) <= 2 * len(updates) + 2
     for vehicle in parked:
         assert status_reads(sim, vehicle) <= 2 * 2

@@ -215,11 +215,11 @@ class State:
         self.location_id = stable_uuid(NAME, sim.seed, "location")
         self.other_location_id = stable_uuid(NAME, sim.seed, "other-location")
         self.strict_preferences = False
+        """Validate ev-preferences writes the strict way (see the module docstring)."""
         self.epoch_timestamps: str | None = None
+        """``"s"`` or ``"ms"``: createdAt and the status timestamp as epoch strings."""
         self.status_timestamp_is_response_time = False
         """Whether the status ``timestamp`` is the answer's time, not the capture's."""
-        """``"s"`` or ``"ms"``: createdAt and the status timestamp as epoch strings."""
-        """Validate ev-preferences writes the strict way (see the module docstring)."""
         self._created = sim.clock.now() - timedelta(days=90)
         self._next_index = 0
         self._observe(sim.clock.now())
