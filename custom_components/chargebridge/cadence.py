@@ -14,7 +14,7 @@ coordinator asks ``FleetCadence`` what to read and when to refresh next.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -64,25 +64,54 @@ class Rhythm:
     updates: deque[datetime] = field(
         default_factory=lambda: deque(maxlen=RHYTHM_HISTORY)
     )
+    direct: deque[bool] = field(
+        default_factory=lambda: deque(maxlen=RHYTHM_HISTORY - 1)
+    )
+    """Per interval between two updates: whether a read between them shows it is one
+    period (see observe)."""
+    seen_until: datetime | None = None
+    """The last read that still showed the newest update as the newest."""
     learned: float | None = None
     """The last period learned from updates seen one after another (seconds): while the
     car is read slowly (parked, waiting for its plan) the updates seen are several periods
     apart, and this period still tells them apart, so charging starts with it known."""
 
-    def observe(self, updated_at: datetime | None, read_at: datetime) -> bool:
+    def observe(
+        self,
+        updated_at: datetime | None,
+        read_at: datetime,
+        *,
+        user_interval: timedelta | None = None,
+    ) -> bool:
         """Note the time the cloud last heard from the car; True when it is new.
 
         A time at or after the read began (give or take ANSWER_MARGIN) is when the
         provider answered, not when it heard from the car: it teaches no rhythm, and the
         car keeps being read at the user's interval.
+
+        An interval counts as one period when a read showed its first update still the
+        newest at least halfway through it (no update fits in the rest), or when it was
+        seen by reads at most ``user_interval`` apart (a rhythm learned from them reads
+        no slower than fixed polling would). Updates seen by slower reads (a parked car's)
+        are as far apart as the reads, whatever the cloud's own period.
         """
-        if (
-            updated_at is None
-            or updated_at >= read_at - ANSWER_MARGIN
-            or (self.updates and updated_at <= self.updates[-1])
-        ):
+        if updated_at is None or updated_at >= read_at - ANSWER_MARGIN:
             return False
+        if self.updates and updated_at <= self.updates[-1]:
+            if updated_at == self.updates[-1] and self.seen_until is not None:
+                self.seen_until = max(self.seen_until, read_at)
+            return False
+        if self.updates and self.seen_until is not None:
+            previous, seen = self.updates[-1], self.seen_until
+            self.direct.append(
+                2 * (seen - previous) >= updated_at - previous
+                or (
+                    user_interval is not None
+                    and read_at - seen <= user_interval + DUE_TOLERANCE
+                )
+            )
         self.updates.append(updated_at)
+        self.seen_until = read_at
         self._fit()  # Learns the period while the updates show it.
         return True
 
@@ -99,10 +128,10 @@ class Rhythm:
         the unit, shortest first; the first that at least two thirds of the intervals
         fit (a whole number of units, give or take RHYTHM_TOLERANCE of one) wins, so one
         odd interval (a first update after the car woke) neither spoils the rhythm nor
-        counts in it. A unit needs DIRECT_INTERVALS intervals of exactly one period: a
-        short unit fits any times as multiples. The period learned before is tried first
-        and needs none: a car read slowly sees updates several periods apart, which would
-        otherwise pass for a slow rhythm of their own. None: no rhythm.
+        counts in it. A unit needs DIRECT_INTERVALS intervals of exactly one period that
+        a read showed to be one (see observe): a short unit fits any times as multiples,
+        and slow reads make a slow rhythm of their own. The period learned before is
+        tried first and needs none. None: no rhythm.
         """
         raw = [(b - a).total_seconds() for a, b in pairwise(self.updates)]
         if len(raw) < RHYTHM_MIN_INTERVALS:
@@ -111,8 +140,9 @@ class Rhythm:
             fit = _fit_unit(raw, self.learned, direct_needed=0)
             if fit is not None:
                 return fit
+        direct = list(self.direct)[-len(raw) :]
         for unit in sorted(raw):
-            fit = _fit_unit(raw, unit, direct_needed=DIRECT_INTERVALS)
+            fit = _fit_unit(raw, unit, direct_needed=DIRECT_INTERVALS, direct=direct)
             if fit is not None:
                 self.learned = fit[0]
                 return fit
@@ -136,17 +166,25 @@ class Rhythm:
 
 
 def _fit_unit(
-    raw: list[float], unit: float, *, direct_needed: int
+    raw: list[float],
+    unit: float,
+    *,
+    direct_needed: int,
+    direct: Sequence[bool] = (),
 ) -> tuple[float, float] | None:
-    """Fit the intervals to ``unit``: the period and jitter, or None if too few fit."""
+    """Fit the intervals to ``unit``: the period and jitter, or None if too few fit.
+
+    ``direct`` says, per interval, whether a read showed it to be one period.
+    """
     spans = [(value, max(1, round(value / unit))) for value in raw]
-    fitting = [
-        (value, n)
-        for value, n in spans
-        if abs(value - n * unit) <= RHYTHM_TOLERANCE * unit
-    ]
-    direct = sum(1 for _, n in fitting if n == 1)
-    if 3 * len(fitting) < 2 * len(raw) or direct < direct_needed:
+    fits = [abs(value - n * unit) <= RHYTHM_TOLERANCE * unit for value, n in spans]
+    fitting = [span for span, fit in zip(spans, fits, strict=True) if fit]
+    shown = sum(
+        1
+        for (_, n), fit, one in zip(spans, fits, direct, strict=False)
+        if fit and one and n == 1
+    )
+    if 3 * len(fitting) < 2 * len(raw) or shown < direct_needed:
         return None
     period = sum(value for value, _ in fitting) / sum(n for _, n in fitting)
     jitter = max(abs(value / n - period) for value, n in fitting)
@@ -203,9 +241,11 @@ def car_due(
     """Return when a car read at ``now`` should next be read, and why (for diagnostics).
 
     Charging, or inside a planned period: shortly after the cloud's next expected update
-    (its rhythm), else every ``scan_interval``, never slower than that. Plugged in and
-    waiting: shortly before the plan's next period, at least every 30 minutes. Unplugged:
-    every 30 minutes. A car whose state is unknown or whose read failed: ``scan_interval``.
+    (its rhythm), else every ``scan_interval``, never slower than that; in the first
+    ``scan_interval`` of a period, until the car shows it charges and while its rhythm
+    is unknown, every ``minimum``. Plugged in and waiting: shortly before the plan's
+    next period, at least every 30 minutes. Unplugged: every 30 minutes. A car whose
+    state is unknown or whose read failed: ``scan_interval``.
     """
     idle = max(IDLE_READ_INTERVAL, scan_interval)
     plugged = is_plugged_in(snapshot)
@@ -220,6 +260,17 @@ def car_due(
                 due = min(due, max(periods[0].start - PLAN_LEAD, now + minimum))
             return due, "waiting"
     period, last = rhythm.period, rhythm.last_update
+    if (
+        planned_now
+        and period is None
+        and snapshot.error is None
+        and not is_charging(snapshot)
+        and now < periods[0].start + scan_interval
+    ):
+        # The plan's period began and the cloud has not shown the charge yet; its next
+        # update will, and no rhythm tells when: look each minimum interval, for one
+        # scan interval at most.
+        return now + minimum, "starting"
     if period is None or last is None or snapshot.error is not None:
         return now + scan_interval, "fixed"
     slack = rhythm.jitter * JITTER_ALLOWANCE + PUBLISH_MARGIN
@@ -367,7 +418,9 @@ class FleetCadence:
                 pace.details_read = now
             if self.per_vehicle and not in_full and pace.last_read is not None:
                 continue
-            pace.rhythm.observe(snapshot.state.updated_at, now)
+            pace.rhythm.observe(
+                snapshot.state.updated_at, now, user_interval=scan_interval
+            )
             pace.last_read = now
             pace.plugged_in = is_plugged_in(snapshot)
             pace.due, pace.reason = car_due(

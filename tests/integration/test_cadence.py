@@ -69,12 +69,28 @@ def car(
     )
 
 
+def see(rhythm: Rhythm, updates: list[datetime], *, watched: bool = True) -> None:
+    """Read each update just after it; ``watched``: again past halfway to the next.
+
+    The second read still shows the update the newest, which tells the interval is one
+    period; reads only just after each update (slow reads) tell nothing of it.
+    """
+    for update, following in zip(updates, [*updates[1:], None], strict=True):
+        rhythm.observe(update, update + timedelta(seconds=5))
+        if watched and following is not None:
+            rhythm.observe(update, update + (following - update) * 0.6)
+
+
 def learned(period: timedelta, updates: int = 4, *, jitter_s: float = 0) -> Rhythm:
-    """Return a rhythm that saw ``updates`` updates ``period`` apart, every other late."""
+    """Return a rhythm that watched ``updates`` updates ``period`` apart, every other late."""
     rhythm = Rhythm()
-    for index in range(updates):
-        late = timedelta(seconds=jitter_s if index % 2 else 0)
-        rhythm.observe(T0 + period * index + late, LATER)
+    see(
+        rhythm,
+        [
+            T0 + period * index + timedelta(seconds=jitter_s if index % 2 else 0)
+            for index in range(updates)
+        ],
+    )
     return rhythm
 
 
@@ -98,33 +114,61 @@ def test_rhythm_ignores_repeated_and_older_times() -> None:
 def test_rhythm_counts_missed_updates() -> None:
     """A slow read that saw one update in two still learns the cloud's period."""
     rhythm = Rhythm()
-    for minutes in (0, 10, 20, 25, 30):
-        rhythm.observe(T0 + timedelta(minutes=minutes), LATER)
+    see(rhythm, [T0, T0 + timedelta(minutes=10)], watched=False)
+    see(rhythm, [T0 + timedelta(minutes=minutes) for minutes in (20, 25, 30)])
     assert rhythm.period == timedelta(minutes=5)
+
+
+def test_reads_slower_than_the_cloud_teach_no_rhythm() -> None:
+    """Half-hourly reads of a car updated every 3 minutes: no 30-minute rhythm.
+
+    The updates seen are 30 minutes apart because the reads are: nothing shows that
+    the cloud's own period is that long.
+    """
+    rhythm = Rhythm()
+    see(
+        rhythm,
+        [
+            T0 + timedelta(minutes=30 * index, seconds=drift)
+            for index, drift in enumerate((0, -40, 20, -70, 10, -30))
+        ],
+        watched=False,
+    )
+    assert rhythm.period is None
+
+
+def test_reads_at_the_user_interval_teach_the_rhythm() -> None:
+    """Read every 5 minutes, each just after a 5-minute update: that rhythm is learned."""
+    rhythm = Rhythm()
+    for index in range(4):
+        update = T0 + timedelta(minutes=5 * index, seconds=10 * (index % 2))
+        read = T0 + timedelta(minutes=5 * index, seconds=70)
+        rhythm.observe(update, read, user_interval=SCAN)
+    assert rhythm.period is not None
+    assert abs(rhythm.period - SCAN) <= timedelta(seconds=10)
 
 
 def test_learned_period_survives_slow_reads() -> None:
     """Read half-hourly while parked, a car still has the 5-minute rhythm it had."""
     rhythm = learned(timedelta(minutes=5))
     start = T0 + timedelta(minutes=15)
-    for index, drift in enumerate((20, -15, 25, 0, -20, 10)):
-        rhythm.observe(
-            start + timedelta(minutes=30 * (index + 1), seconds=drift), LATER
-        )
+    slow = [
+        start + timedelta(minutes=30 * (index + 1), seconds=drift)
+        for index, drift in enumerate((20, -15, 25, 0, -20, 10))
+    ]
+    see(rhythm, slow, watched=False)
     assert rhythm.period is not None
     assert abs(rhythm.period - timedelta(minutes=5)) <= timedelta(seconds=10)
     # Without the period learned before, the same slow reads show no 5-minute rhythm.
     fresh = Rhythm()
-    for update in rhythm.updates:
-        fresh.observe(update, LATER)
+    see(fresh, list(rhythm.updates), watched=False)
     assert fresh.period != rhythm.period
 
 
 def test_irregular_updates_have_no_rhythm() -> None:
     """Updates that stray more than a quarter of the period: no rhythm, fixed reads."""
     rhythm = Rhythm()
-    for minutes in (0, 4, 13, 15, 25):
-        rhythm.observe(T0 + timedelta(minutes=minutes), LATER)
+    see(rhythm, [T0 + timedelta(minutes=minutes) for minutes in (0, 4, 13, 15, 25)])
     assert rhythm.period is None
     assert rhythm.jitter == timedelta(0)
 
@@ -238,6 +282,34 @@ def test_car_inside_its_planned_period_follows_its_rhythm() -> None:
     )
     _, reason = car_due(snapshot, rhythm, now=last, scan_interval=SCAN, minimum=MINIMUM)
     assert reason == "rhythm"
+
+
+def test_car_whose_plan_began_is_watched_until_it_shows_the_charge() -> None:
+    """Rhythm unknown: each minimum interval in the period's first scan interval only."""
+    start = T0 - timedelta(seconds=30)
+    snapshot = car(
+        ChargingStatus.PLUGGED_IN,
+        updated_at=start - timedelta(minutes=2),
+        slots=((start, start + timedelta(hours=1)),),
+    )
+    due, reason = car_due(
+        snapshot, Rhythm(), now=T0, scan_interval=SCAN, minimum=MINIMUM
+    )
+    assert (due, reason) == (T0 + MINIMUM, "starting")
+    later = start + SCAN
+    due, reason = car_due(
+        snapshot, Rhythm(), now=later, scan_interval=SCAN, minimum=MINIMUM
+    )
+    assert (due, reason) == (later + SCAN, "fixed")
+    charging = car(
+        ChargingStatus.CHARGING,
+        updated_at=T0,
+        slots=((start, start + timedelta(hours=1)),),
+    )
+    due, reason = car_due(
+        charging, Rhythm(), now=T0, scan_interval=SCAN, minimum=MINIMUM
+    )
+    assert (due, reason) == (T0 + SCAN, "fixed")
 
 
 def test_car_whose_read_failed_is_read_at_the_scan_interval() -> None:
