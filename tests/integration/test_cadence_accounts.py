@@ -16,12 +16,12 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL
+from custom_components.chargebridge.cadence import DETAILS_READ_INTERVAL, is_charging
 from tests.simulator import Simulator
 
-from .conftest import Advance, charge_for_hours
-from .test_cadence_e2e import park, travel, watch_updates_after_learning
-from .test_charging_plan import jump_to
+from .conftest import Advance, charge_for_hours, refresh_everything
+from .test_cadence_e2e import STEP, park, travel, watch_updates_after_learning
+from .test_charging_plan import jump_to, plan_periods
 
 LIST_PATH = {
     "jedlix": r"/users/[^/]+/vehicles$",
@@ -171,3 +171,54 @@ async def test_plan_boundaries_replace_fixed_reads(
             boundary <= moment <= boundary + timedelta(minutes=10, seconds=30)
             for moment in read_times
         ), f"plan boundary {boundary} not read"
+
+
+@pytest.mark.parametrize("provider", ["evenergy"])
+async def test_planned_start_is_shown_within_a_minute(
+    hass: HomeAssistant,
+    sim: Simulator,
+    provider: str,
+    init_integration: MockConfigEntry,
+    advance: Advance,
+) -> None:
+    """A plan's period begins while the car's rhythm is unknown: its start shows soon.
+
+    The car waited, read half-hourly (no rhythm learned from that); from the period's
+    start the list is read each minimum interval until the cloud shows the charge, and
+    no longer than one scan interval.
+    """
+    car = next(iter(sim.evenergy.fleet))
+    for vehicle in sim.evenergy.fleet:
+        park(vehicle)
+    # Plugged in at noon: the plan fills the cheap night hours.
+    await jump_to(advance, dt_util.utcnow().replace(hour=11, minute=0))
+    car.plug_in(sim.clock.now())
+    car.smart_charging = True
+    car.soc = 30.0
+    car.target_soc = 80
+    sim.set_telemetry(provider, 180)
+    await advance(15 * 60)
+    await refresh_everything(hass, init_integration)
+    periods = plan_periods(init_integration, car.id)
+    assert periods, "the scenario needs a plan"
+    start = periods[0][0]
+    assert start > dt_util.utcnow() + timedelta(minutes=40), "and one ahead"
+    await jump_to(advance, start - timedelta(minutes=30))
+    await travel(hass, init_integration, advance, 30 * 60 - 5 * STEP)
+    sim.requests.clear()
+    seen: dict[str, list[tuple[datetime, datetime]]] = {}
+    await travel(hass, init_integration, advance, 10 * 60, seen)
+    first = min(moment for moment in car.report_times if moment > start)
+    assert car.charging
+    shown = next(at for updated, at in seen[car.id] if updated >= first)
+    assert shown - first <= timedelta(seconds=60 + STEP + 2)
+    coordinator = init_integration.runtime_data.coordinator
+    assert is_charging(coordinator.data.vehicles[car.id])
+    in_first_interval = [
+        request
+        for request in sim.requests.filter(
+            provider=provider, method="GET", path=LIST_PATH[provider]
+        )
+        if start <= request.time < start + coordinator.update_interval
+    ]
+    assert len(in_first_interval) <= 6
