@@ -251,6 +251,19 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
         """Whether the provider keeps refusing us (429 in a row) or has no budget left."""
         return self.pacer.quota_exhausted(self.client.rate_limit)
 
+    @property
+    def reads_everything_next(self) -> bool:
+        """Whether the next refresh reads the whole account (setup, Refresh, options)."""
+        return self._read_everything
+
+    async def async_refresh_everything(self) -> None:
+        """Refresh now and read the whole account: the list, every car, its details.
+
+        A scheduled refresh reads only the cars due (``cadence``).
+        """
+        self._read_everything = True
+        await self.async_refresh()
+
     async def async_manual_refresh(self) -> None:
         """Refresh now, at the user's request, if the provider's limits allow it.
 
@@ -268,8 +281,7 @@ class ChargeBridgeCoordinator(DataUpdateCoordinator[Fleet]):
                     "seconds": str(math.ceil(wait.total_seconds())),
                 },
             )
-        self._read_everything = True
-        await self.async_refresh()
+        await self.async_refresh_everything()
         failure = self.last_exception
         if not self.last_update_success and isinstance(failure, HomeAssistantError):
             raise HomeAssistantError(

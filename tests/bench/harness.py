@@ -508,8 +508,7 @@ def markdown_table(rows: list[dict[str, str]]) -> str:
 async def _refresh(hass: HomeAssistant, coordinator: Any) -> None:
     # Every measured refresh reads the whole account, as a manual refresh does: time
     # stands still here, so the cadence would find no car due and read nothing.
-    coordinator._read_everything = True
-    await coordinator.async_refresh()
+    await coordinator.async_refresh_everything()
     await hass.async_block_till_done()
     if not coordinator.last_update_success:
         raise BenchError(f"refresh failed: {coordinator.last_exception!r}")

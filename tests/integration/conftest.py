@@ -128,7 +128,7 @@ def until_full_read(entry: ConfigEntry) -> timedelta:
     cadence = coordinator.cadence
     if (
         not coordinator_module.ADAPTIVE_CADENCE
-        or coordinator._read_everything
+        or coordinator.reads_everything_next
         or not cadence.per_vehicle
         or cadence.list_read is None
     ):
@@ -149,9 +149,7 @@ async def refresh_everything(hass: HomeAssistant, entry: ConfigEntry) -> None:
 
     For tests that refresh without moving time: a plain refresh reads only the cars due.
     """
-    coordinator = entry.runtime_data.coordinator
-    coordinator._read_everything = True
-    await coordinator.async_refresh()
+    await entry.runtime_data.coordinator.async_refresh_everything()
     await hass.async_block_till_done()
 
 
