@@ -14,7 +14,7 @@ coordinator asks ``FleetCadence`` what to read and when to refresh next.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -137,12 +137,11 @@ class Rhythm:
         if len(raw) < RHYTHM_MIN_INTERVALS:
             return None
         if self.learned is not None:
-            fit = _fit_unit(raw, self.learned, direct_needed=0)
+            fit = _fit_unit(raw, self.learned, self.direct, direct_needed=0)
             if fit is not None:
                 return fit
-        direct = list(self.direct)[-len(raw) :]
         for unit in sorted(raw):
-            fit = _fit_unit(raw, unit, direct_needed=DIRECT_INTERVALS, direct=direct)
+            fit = _fit_unit(raw, unit, self.direct, direct_needed=DIRECT_INTERVALS)
             if fit is not None:
                 self.learned = fit[0]
                 return fit
@@ -166,11 +165,7 @@ class Rhythm:
 
 
 def _fit_unit(
-    raw: list[float],
-    unit: float,
-    *,
-    direct_needed: int,
-    direct: Sequence[bool] = (),
+    raw: list[float], unit: float, direct: Iterable[bool], *, direct_needed: int
 ) -> tuple[float, float] | None:
     """Fit the intervals to ``unit``: the period and jitter, or None if too few fit.
 
@@ -181,7 +176,7 @@ def _fit_unit(
     fitting = [span for span, fit in zip(spans, fits, strict=True) if fit]
     shown = sum(
         1
-        for (_, n), fit, one in zip(spans, fits, direct, strict=False)
+        for (_, n), fit, one in zip(spans, fits, direct, strict=True)
         if fit and one and n == 1
     )
     if 3 * len(fitting) < 2 * len(raw) or shown < direct_needed:

@@ -190,7 +190,7 @@ async def test_planned_start_is_shown_within_a_minute(
     car = next(iter(sim.evenergy.fleet))
     for vehicle in sim.evenergy.fleet:
         park(vehicle)
-    # Plugged in at noon: the plan fills the cheap night hours.
+    # Plugged in at 11:00 UTC: its plan's first period is over 40 minutes ahead (below).
     await jump_to(advance, dt_util.utcnow().replace(hour=11, minute=0))
     car.plug_in(sim.clock.now())
     car.smart_charging = True
@@ -214,11 +214,12 @@ async def test_planned_start_is_shown_within_a_minute(
     assert shown - first <= timedelta(seconds=60 + STEP + 2)
     coordinator = init_integration.runtime_data.coordinator
     assert is_charging(coordinator.data.vehicles[car.id])
+    scan_interval = coordinator.pacer.scan_interval
     in_first_interval = [
         request
         for request in sim.requests.filter(
             provider=provider, method="GET", path=LIST_PATH[provider]
         )
-        if start <= request.time < start + coordinator.update_interval
+        if start <= request.time < start + scan_interval
     ]
     assert len(in_first_interval) <= 6
